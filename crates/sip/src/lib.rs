@@ -1,0 +1,11 @@
+//! Tandem's SIP layer: the message model and parser (on rsip where rsip is
+//! right), UDP and TCP transports, and the RFC 3261 §17 transaction layer.
+//!
+//! This crate knows nothing of calls: it turns datagrams and streams into
+//! messages, matches them to transactions, runs the retransmission timers
+//! and hands new requests to the transaction user.
+
+pub mod message;
+pub mod uas;
+
+pub use message::{Header, HeaderName, Headers, Message, Method, StartLine, Uri};

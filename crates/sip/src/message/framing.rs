@@ -1,0 +1,127 @@
+//! Cutting messages out of a byte stream (TCP, RFC 3261 §18.3): headers end
+//! at the first empty line, the body is Content-Length octets long, and
+//! CRLF keep-alives (RFC 5626 §3.5.1) between messages are skipped.
+
+use super::text::{parse_u64, trim};
+
+/// What the stream buffer holds next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamFrame {
+    /// Not enough data yet.
+    Incomplete,
+    /// `n` octets of CRLF keep-alive to discard; `ping` when it was a
+    /// double-CRLF ping that wants a single CRLF pong.
+    KeepAlive {
+        /// Octets to discard.
+        len: usize,
+        /// True for a `CRLFCRLF` ping.
+        ping: bool,
+    },
+    /// One complete message of `len` octets at the start of the buffer.
+    Message {
+        /// Octets of the message, headers and body.
+        len: usize,
+    },
+}
+
+/// Why the stream cannot be framed; the connection should be closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// The message would exceed the configured size limit.
+    #[error("message exceeds {0} octets")]
+    TooLarge(usize),
+    /// Content-Length is missing, negative, not a number, or ambiguous.
+    #[error("missing or invalid Content-Length on a stream")]
+    ContentLength,
+}
+
+/// Looks at the start of `buf` and says what it holds.
+pub fn frame_stream(buf: &[u8], max: usize) -> Result<StreamFrame, FrameError> {
+    let skip = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
+    if skip > 0 {
+        return Ok(StreamFrame::KeepAlive {
+            len: skip,
+            ping: skip >= 4 && &buf[..4] == b"\r\n\r\n",
+        });
+    }
+    let (header_end, body_start) = match find_header_end(buf) {
+        Some(v) => v,
+        None if buf.len() > max => return Err(FrameError::TooLarge(max)),
+        None => return Ok(StreamFrame::Incomplete),
+    };
+    let mut length: Option<usize> = None;
+    for line in buf[..header_end].split(|&b| b == b'\n') {
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let name = trim(&line[..colon]);
+        if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l") {
+            let n = parse_u64(trim(&line[colon + 1..]), max as u64 + 1)
+                .ok_or(FrameError::ContentLength)? as usize;
+            if length.is_some_and(|l| l != n) {
+                return Err(FrameError::ContentLength);
+            }
+            length = Some(n);
+        }
+    }
+    let length = length.ok_or(FrameError::ContentLength)?;
+    let total = body_start + length;
+    if total > max {
+        return Err(FrameError::TooLarge(max));
+    }
+    if buf.len() < total {
+        return Ok(StreamFrame::Incomplete);
+    }
+    Ok(StreamFrame::Message { len: total })
+}
+
+/// Offset of the empty line ending the headers and of the body.
+fn find_header_end(buf: &[u8]) -> Option<(usize, usize)> {
+    let mut from = 0;
+    while let Some(i) = memchr::memchr(b'\n', &buf[from..]) {
+        let nl = from + i;
+        let next = &buf[nl + 1..];
+        if next.starts_with(b"\r\n") {
+            return Some((nl, nl + 3));
+        }
+        if next.starts_with(b"\n") {
+            return Some((nl, nl + 2));
+        }
+        from = nl + 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MSG: &[u8] = b"OPTIONS sip:a@b SIP/2.0\r\nl: 3\r\n\r\nabc";
+
+    #[test]
+    fn frames_messages_and_keepalives() {
+        assert_eq!(frame_stream(MSG, 1000), Ok(StreamFrame::Message { len: MSG.len() }));
+        assert_eq!(frame_stream(&MSG[..MSG.len() - 1], 1000), Ok(StreamFrame::Incomplete));
+        assert_eq!(
+            frame_stream(b"\r\n\r\nOPT", 1000),
+            Ok(StreamFrame::KeepAlive { len: 4, ping: true })
+        );
+    }
+
+    #[test]
+    fn rejects_unframeable_streams() {
+        assert_eq!(frame_stream(MSG, 20), Err(FrameError::TooLarge(20)));
+        assert_eq!(
+            frame_stream(b"OPTIONS sip:a@b SIP/2.0\r\nl: -999\r\n\r\n", 1000),
+            Err(FrameError::ContentLength)
+        );
+        assert_eq!(
+            frame_stream(b"OPTIONS sip:a@b SIP/2.0\r\nX: y\r\n\r\n", 1000),
+            Err(FrameError::ContentLength)
+        );
+        assert_eq!(frame_stream(&[b'A'; 50], 20), Err(FrameError::TooLarge(20)));
+    }
+}

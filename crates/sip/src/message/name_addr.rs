@@ -1,0 +1,168 @@
+//! `name-addr` / `addr-spec` values of From, To, Contact, Route and
+//! Record-Route (RFC 3261 §20.10, §25.1).
+
+use super::params::Params;
+use super::text::{is_token, quoted_len, trim};
+use super::uri::{Uri, UriError};
+use bytes::Bytes;
+
+/// Why a name-addr is malformed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NameAddrError {
+    /// A display name with an unbalanced quote.
+    #[error("unbalanced quote in display name")]
+    Quote,
+    /// An unquoted display name that is not a sequence of tokens.
+    #[error("display name must be quoted")]
+    DisplayName,
+    /// `<` without `>` or text between `>` and the parameters.
+    #[error("malformed angle brackets")]
+    Angle,
+    /// An addr-spec outside `<>` that holds `?` or `,`.
+    #[error("URI with headers must be enclosed in angle brackets")]
+    BareUri,
+    /// The URI itself.
+    #[error("{0}")]
+    Uri(#[from] UriError),
+    /// The header parameters.
+    #[error("malformed header parameters")]
+    Params,
+}
+
+/// A display name, URI and header parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameAddr {
+    /// The display name as written (quotes kept if it was quoted).
+    pub display: Option<Bytes>,
+    /// The URI.
+    pub uri: Uri,
+    /// Header parameters after the URI (`;tag=...`, `;expires=...`).
+    pub params: Params,
+}
+
+impl NameAddr {
+    /// Parses one value (already split at commas), sharing `src`.
+    pub fn parse_shared(src: &Bytes, value: &[u8]) -> Result<NameAddr, NameAddrError> {
+        let s = trim(value);
+        let (display, rest): (Option<&[u8]>, &[u8]) = if s.first() == Some(&b'"') {
+            let q = quoted_len(s).ok_or(NameAddrError::Quote)?;
+            let rest = trim(&s[q..]);
+            if rest.first() != Some(&b'<') {
+                return Err(NameAddrError::Angle);
+            }
+            (Some(&s[..q]), rest)
+        } else if let Some(lt) = s.iter().position(|&b| b == b'<') {
+            let d = trim(&s[..lt]);
+            if !d.is_empty() && !d.split(|&b| b == b' ' || b == b'\t').all(|t| t.is_empty() || is_token(t)) {
+                return Err(NameAddrError::DisplayName);
+            }
+            ((!d.is_empty()).then_some(d), &s[lt..])
+        } else {
+            // addr-spec: header parameters start at the first ';'.
+            let semi = s.iter().position(|&b| b == b';').unwrap_or(s.len());
+            let spec = trim(&s[..semi]);
+            if spec.iter().any(|&b| b == b'?' || b == b',') {
+                return Err(NameAddrError::BareUri);
+            }
+            if spec.iter().any(|&b| b == b'"') {
+                return Err(NameAddrError::Quote);
+            }
+            let uri = Uri::parse_shared(src, spec)?;
+            let params = Params::from_raw(src.slice_ref(&s[semi..]));
+            params.validate().map_err(|_| NameAddrError::Params)?;
+            return Ok(NameAddr {
+                display: None,
+                uri,
+                params,
+            });
+        };
+        let gt = rest.iter().position(|&b| b == b'>').ok_or(NameAddrError::Angle)?;
+        let uri = Uri::parse_shared(src, &rest[1..gt])?;
+        let after = trim(&rest[gt + 1..]);
+        if !after.is_empty() && after[0] != b';' {
+            return Err(NameAddrError::Angle);
+        }
+        let params = Params::from_raw(src.slice_ref(after));
+        params.validate().map_err(|_| NameAddrError::Params)?;
+        Ok(NameAddr {
+            display: display.map(|d| src.slice_ref(d)),
+            uri,
+            params,
+        })
+    }
+
+    /// Parses a value from text.
+    pub fn parse(s: &str) -> Result<NameAddr, NameAddrError> {
+        let src = Bytes::copy_from_slice(s.as_bytes());
+        NameAddr::parse_shared(&src, &src)
+    }
+
+    /// The `tag` parameter.
+    pub fn tag(&self) -> Option<Bytes> {
+        self.params.get_bytes("tag")
+    }
+
+    /// The display name without quotes and escapes.
+    pub fn display_text(&self) -> Option<String> {
+        let d = self.display.as_deref()?;
+        let d = d.strip_prefix(b"\"").and_then(|d| d.strip_suffix(b"\"")).unwrap_or(d);
+        let mut out = Vec::with_capacity(d.len());
+        let mut i = 0;
+        while i < d.len() {
+            if d[i] == b'\\' && i + 1 < d.len() {
+                i += 1;
+            }
+            out.push(d[i]);
+            i += 1;
+        }
+        Some(String::from_utf8_lossy(&out).into_owned())
+    }
+
+    /// A name-addr with no display name and no parameters.
+    pub fn new(uri: Uri) -> NameAddr {
+        NameAddr { display: None, uri, params: Params::default() }
+    }
+
+    /// The wire form; always uses `<>` around the URI.
+    pub fn to_bytes(&self) -> Bytes {
+        let mut out = Vec::with_capacity(64);
+        if let Some(d) = &self.display {
+            out.extend_from_slice(d);
+            out.push(b' ');
+        }
+        out.push(b'<');
+        self.uri.write_to(&mut out);
+        out.push(b'>');
+        out.extend_from_slice(self.params.as_bytes());
+        Bytes::from(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms() {
+        let n = NameAddr::parse(r#""J Rosenberg \\\""       <sip:jdrosen@example.com> ; tag = 98asjd8"#).unwrap();
+        assert_eq!(n.tag().as_deref(), Some(&b"98asjd8"[..]));
+        assert_eq!(n.display_text().as_deref(), Some(r#"J Rosenberg \""#));
+        let n = NameAddr::parse("caller<sip:caller@example.com>;tag=323").unwrap();
+        assert_eq!(n.display.as_deref(), Some(&b"caller"[..]));
+        let n = NameAddr::parse("sip:+19725552222@gw1.example.net;unknownparam").unwrap();
+        assert!(n.params.has("unknownparam"));
+        assert!(n.uri.params.is_empty());
+        let n = NameAddr::parse("<sip:+19725552222@gw1.example.net;unknownparam>").unwrap();
+        assert!(n.uri.params.has("unknownparam"));
+        assert_eq!(NameAddr::parse("sip:a@b;tag=1").unwrap().tag().as_deref(), Some(&b"1"[..]));
+    }
+
+    #[test]
+    fn rfc4475_bad_name_addrs() {
+        assert_eq!(NameAddr::parse(r#""Mr. J. User <sip:j.user@example.com>"#), Err(NameAddrError::Quote));
+        assert_eq!(NameAddr::parse("Bell, Alexander <sip:a.g.bell@example.com>;tag=43"), Err(NameAddrError::DisplayName));
+        assert!(NameAddr::parse(r#""Watson, Thomas" < sip:t.watson@example.org >"#).is_err());
+        assert_eq!(NameAddr::parse("sip:user@example.com?Route=%3Csip:sip.example.com%3E"), Err(NameAddrError::BareUri));
+        assert_eq!(NameAddr::parse(r#""Joe" <sip:joe@example.org>;;;;"#), Err(NameAddrError::Params));
+    }
+}
