@@ -6,6 +6,11 @@
 //! and hands new requests to the transaction user.
 
 pub mod message;
+pub mod transaction;
+pub mod transport;
 pub mod uas;
+
+/// The product token Tandem puts in Server and User-Agent headers.
+pub const USER_AGENT: &str = concat!("Tandem/", env!("CARGO_PKG_VERSION"));
 
 pub use message::{Header, HeaderName, Headers, Message, Method, StartLine, Uri};

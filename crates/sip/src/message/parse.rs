@@ -40,6 +40,8 @@ pub enum ParseErrorKind {
     ContentLength,
     /// Content-Length is larger than the body received.
     Truncated,
+    /// The message exceeds the size limit (answered with 513).
+    TooLarge,
 }
 
 impl ParseErrorKind {
@@ -48,6 +50,7 @@ impl ParseErrorKind {
     pub fn status(&self) -> (u16, String) {
         match self {
             ParseErrorKind::Version => (505, "Version Not Supported".into()),
+            ParseErrorKind::TooLarge => (513, "Message Too Large".into()),
             other => (400, format!("Bad Request ({other})")),
         }
     }
@@ -66,6 +69,7 @@ impl fmt::Display for ParseErrorKind {
             ParseErrorKind::Header(h, why) => write!(f, "malformed {h} header: {why}"),
             ParseErrorKind::ContentLength => f.write_str("invalid Content-Length"),
             ParseErrorKind::Truncated => f.write_str("body shorter than Content-Length"),
+            ParseErrorKind::TooLarge => f.write_str("message too large"),
         }
     }
 }
