@@ -18,14 +18,15 @@ use std::net::SocketAddr;
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// What SIPp's built-in `uac` scenario sends (with `rport` added).
 const INVITE: &[u8] = b"INVITE sip:service@192.168.1.20:5060 SIP/2.0\r\n\
 Via: SIP/2.0/UDP 192.168.1.10:5061;branch=z9hG4bK-3852-1-0;rport\r\n\
-Max-Forwards: 70\r\n\
-To: service <sip:service@192.168.1.20:5060>\r\n\
 From: sipp <sip:sipp@192.168.1.10:5061>;tag=3852SIPpTag001\r\n\
+To: service <sip:service@192.168.1.20:5060>\r\n\
 Call-ID: 1-3852@192.168.1.10\r\n\
 CSeq: 1 INVITE\r\n\
 Contact: sip:sipp@192.168.1.10:5061\r\n\
+Max-Forwards: 70\r\n\
 Subject: Performance Test\r\n\
 Content-Type: application/sdp\r\n\
 Content-Length:   135\r\n\
@@ -38,6 +39,7 @@ t=0 0\r\n\
 m=audio 6000 RTP/AVP 0\r\n\
 a=rtpmap:0 PCMU/8000\r\n";
 
+/// SIPp `uas`'s answer, as relayed back with `received` and `rport` filled.
 const OK: &[u8] = b"SIP/2.0 200 OK\r\n\
 Via: SIP/2.0/UDP 192.168.1.10:5061;branch=z9hG4bK-3852-1-0;rport=5061;received=192.168.1.10\r\n\
 From: sipp <sip:sipp@192.168.1.10:5061>;tag=3852SIPpTag001\r\n\

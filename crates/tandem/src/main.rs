@@ -1,1 +1,124 @@
-fn main(){}
+//! The `tandem` binary: reads the configuration, starts logging, the
+//! transports and the transaction layer, and runs until SIGINT/SIGTERM.
+
+mod app;
+mod cli;
+mod config;
+
+use anyhow::Context;
+use clap::Parser;
+use sip::transaction::{LayerConfig, TxLayer};
+use sip::transport::Transports;
+use std::process::ExitCode;
+use tokio::sync::mpsc;
+
+/// Exit code for a bad configuration or usage (sysexits EX_USAGE).
+const EX_USAGE: u8 = 64;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let mut config = match &cli.config {
+        Some(path) => match config::Config::load(path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("tandem: {e:#}");
+                return ExitCode::from(EX_USAGE);
+            }
+        },
+        None => config::Config::default(),
+    };
+    if !cli.listen.is_empty() {
+        config.listen = cli.listen.clone();
+    }
+    if let Some(level) = &cli.log_level {
+        config.log.level = level.clone();
+    }
+    if let Some(format) = &cli.log_format {
+        config.log.format = format.clone();
+    }
+    let settings = match config.validate() {
+        Ok(s) => s,
+        Err(errors) => {
+            for e in errors {
+                eprintln!("tandem: config: {e}");
+            }
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    if cli.check_config {
+        for l in &settings.listen {
+            println!("listen {l}");
+        }
+        return ExitCode::SUCCESS;
+    }
+    if let Err(e) = init_logging(&settings.log) {
+        eprintln!("tandem: {e:#}");
+        return ExitCode::from(EX_USAGE);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tandem: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(message = "Tandem stopped.", error = %format!("{e:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(log: &config::LogConfig) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&log.level)
+        .with_context(|| format!("invalid log level `{}`", log.level))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    if log.format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    Ok(())
+}
+
+async fn run(settings: config::Settings) -> anyhow::Result<()> {
+    let (inbound_tx, inbound_rx) = mpsc::channel(16_384);
+    let transports = Transports::bind(&settings.listen, settings.transport.clone(), inbound_tx)
+        .await
+        .context("cannot bind the listeners")?;
+    for l in transports.listens() {
+        tracing::info!(message = "Listening.", listen = %l);
+    }
+    let layer_config = LayerConfig {
+        timers: settings.timers,
+        ..LayerConfig::default()
+    };
+    let (layer, events) = TxLayer::spawn(transports.clone(), inbound_rx, layer_config);
+    let app = tokio::spawn(app::run(layer, events));
+    wait_for_shutdown().await?;
+    tracing::info!(message = "Shutting down.");
+    transports.shutdown();
+    app.abort();
+    Ok(())
+}
+
+async fn wait_for_shutdown() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => return Ok(()),
+            _ = int.recv() => return Ok(()),
+            _ = hup.recv() => {
+                tracing::info!(message = "SIGHUP received: nothing to reload yet.");
+            }
+        }
+    }
+}
