@@ -127,7 +127,10 @@ pub fn precheck(req: &Message, policy: &UasPolicy) -> Result<(), Rejection> {
         return Err(rej.with(HeaderName::Allow, policy.allow_value()));
     }
     if req.cseq().is_none_or(|c| &c.method != method) {
-        return Err(Rejection::new(400, "Bad Request (CSeq method does not match)"));
+        return Err(Rejection::new(
+            400,
+            "Bad Request (CSeq method does not match)",
+        ));
     }
     // §8.2.2.1 Request-URI scheme.
     if req
@@ -179,8 +182,10 @@ pub fn precheck(req: &Message, policy: &UasPolicy) -> Result<(), Rejection> {
                 || t == b"*/*"
         });
         if !ok {
-            return Err(Rejection::new(406, "Not Acceptable")
-                .with(HeaderName::Warning, r#"399 tandem "only application/sdp""#.into()));
+            return Err(Rejection::new(406, "Not Acceptable").with(
+                HeaderName::Warning,
+                r#"399 tandem "only application/sdp""#.into(),
+            ));
         }
     }
     Ok(())

@@ -15,7 +15,10 @@ pub(crate) async fn run(_layer: TxLayer, mut events: mpsc::Receiver<TuEvent>) {
 fn handle(event: TuEvent) {
     match event {
         TuEvent::Request {
-            request, source, tx, ..
+            request,
+            source,
+            tx,
+            ..
         } => {
             let method = request.method().cloned().unwrap_or(Method::Options);
             let call_id = request

@@ -140,7 +140,10 @@ impl Config {
             errors.push("sip.max_tcp_connections must be above 0".into());
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
-            errors.push(format!("log.format must be text or json, not `{}`", self.log.format));
+            errors.push(format!(
+                "log.format must be text or json, not `{}`",
+                self.log.format
+            ));
         }
         if !errors.is_empty() {
             return Err(errors);

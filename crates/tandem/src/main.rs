@@ -55,7 +55,10 @@ fn main() -> ExitCode {
         eprintln!("tandem: {e:#}");
         return ExitCode::from(EX_USAGE);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("tandem: cannot start the runtime: {e}");

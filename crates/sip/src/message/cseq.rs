@@ -34,7 +34,10 @@ impl CSeq {
         if !is_token(m) {
             return Err(CSeqError::Method);
         }
-        Ok(CSeq { seq, method: Method::from_shared(src, m) })
+        Ok(CSeq {
+            seq,
+            method: Method::from_shared(src, m),
+        })
     }
 
     /// The wire form.
@@ -58,7 +61,13 @@ mod tests {
 
     #[test]
     fn parses() {
-        assert_eq!(p("0009 INVITE").unwrap(), CSeq { seq: 9, method: Method::Invite });
+        assert_eq!(
+            p("0009 INVITE").unwrap(),
+            CSeq {
+                seq: 9,
+                method: Method::Invite
+            }
+        );
         assert_eq!(p("4294967295 ACK").unwrap().seq, u32::MAX);
         assert_eq!(p("36893488147419103232 REGISTER"), Err(CSeqError::Number));
         assert_eq!(p("1"), Err(CSeqError::Method));

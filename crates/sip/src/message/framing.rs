@@ -103,8 +103,14 @@ mod tests {
 
     #[test]
     fn frames_messages_and_keepalives() {
-        assert_eq!(frame_stream(MSG, 1000), Ok(StreamFrame::Message { len: MSG.len() }));
-        assert_eq!(frame_stream(&MSG[..MSG.len() - 1], 1000), Ok(StreamFrame::Incomplete));
+        assert_eq!(
+            frame_stream(MSG, 1000),
+            Ok(StreamFrame::Message { len: MSG.len() })
+        );
+        assert_eq!(
+            frame_stream(&MSG[..MSG.len() - 1], 1000),
+            Ok(StreamFrame::Incomplete)
+        );
         assert_eq!(
             frame_stream(b"\r\n\r\nOPT", 1000),
             Ok(StreamFrame::KeepAlive { len: 4, ping: true })

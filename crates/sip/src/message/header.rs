@@ -380,10 +380,16 @@ mod tests {
         h.push(HeaderName::new("X-B"), "2");
         h.push(HeaderName::new("a"), "3");
         h.set(HeaderName::new("A"), "x");
-        let got: Vec<_> = h.iter().map(|h| (h.name.to_string(), h.value.clone())).collect();
+        let got: Vec<_> = h
+            .iter()
+            .map(|h| (h.name.to_string(), h.value.clone()))
+            .collect();
         assert_eq!(
             got,
-            vec![("A".to_string(), Bytes::from("x")), ("X-B".to_string(), Bytes::from("2"))]
+            vec![
+                ("A".to_string(), Bytes::from("x")),
+                ("X-B".to_string(), Bytes::from("2"))
+            ]
         );
     }
 }

@@ -145,7 +145,9 @@ impl Message {
     /// The reason phrase of a response, lossily as text.
     pub fn reason(&self) -> Option<String> {
         match &self.start {
-            StartLine::Response { reason, .. } => Some(String::from_utf8_lossy(reason).into_owned()),
+            StartLine::Response { reason, .. } => {
+                Some(String::from_utf8_lossy(reason).into_owned())
+            }
             StartLine::Request { .. } => None,
         }
     }
@@ -157,7 +159,9 @@ impl Message {
 
     /// The first value of a header as text.
     pub fn header_str(&self, name: &HeaderName) -> Option<&str> {
-        self.headers.get(name).and_then(|v| std::str::from_utf8(v).ok())
+        self.headers
+            .get(name)
+            .and_then(|v| std::str::from_utf8(v).ok())
     }
 
     /// The Call-ID.
@@ -223,7 +227,10 @@ impl Message {
 
     /// Sets the body and its Content-Type.
     pub fn set_body(&mut self, content_type: &str, body: impl Into<Bytes>) {
-        self.headers.set(HeaderName::ContentType, Bytes::copy_from_slice(content_type.as_bytes()));
+        self.headers.set(
+            HeaderName::ContentType,
+            Bytes::copy_from_slice(content_type.as_bytes()),
+        );
         self.body = body.into();
     }
 }

@@ -53,7 +53,11 @@ impl NameAddr {
             (Some(&s[..q]), rest)
         } else if let Some(lt) = s.iter().position(|&b| b == b'<') {
             let d = trim(&s[..lt]);
-            if !d.is_empty() && !d.split(|&b| b == b' ' || b == b'\t').all(|t| t.is_empty() || is_token(t)) {
+            if !d.is_empty()
+                && !d
+                    .split(|&b| b == b' ' || b == b'\t')
+                    .all(|t| t.is_empty() || is_token(t))
+            {
                 return Err(NameAddrError::DisplayName);
             }
             ((!d.is_empty()).then_some(d), &s[lt..])
@@ -64,7 +68,7 @@ impl NameAddr {
             if spec.iter().any(|&b| b == b'?' || b == b',') {
                 return Err(NameAddrError::BareUri);
             }
-            if spec.iter().any(|&b| b == b'"') {
+            if spec.contains(&b'"') {
                 return Err(NameAddrError::Quote);
             }
             let uri = Uri::parse_shared(src, spec)?;
@@ -76,7 +80,10 @@ impl NameAddr {
                 params,
             });
         };
-        let gt = rest.iter().position(|&b| b == b'>').ok_or(NameAddrError::Angle)?;
+        let gt = rest
+            .iter()
+            .position(|&b| b == b'>')
+            .ok_or(NameAddrError::Angle)?;
         let uri = Uri::parse_shared(src, &rest[1..gt])?;
         let after = trim(&rest[gt + 1..]);
         if !after.is_empty() && after[0] != b';' {
@@ -105,7 +112,10 @@ impl NameAddr {
     /// The display name without quotes and escapes.
     pub fn display_text(&self) -> Option<String> {
         let d = self.display.as_deref()?;
-        let d = d.strip_prefix(b"\"").and_then(|d| d.strip_suffix(b"\"")).unwrap_or(d);
+        let d = d
+            .strip_prefix(b"\"")
+            .and_then(|d| d.strip_suffix(b"\""))
+            .unwrap_or(d);
         let mut out = Vec::with_capacity(d.len());
         let mut i = 0;
         while i < d.len() {
@@ -120,7 +130,11 @@ impl NameAddr {
 
     /// A name-addr with no display name and no parameters.
     pub fn new(uri: Uri) -> NameAddr {
-        NameAddr { display: None, uri, params: Params::default() }
+        NameAddr {
+            display: None,
+            uri,
+            params: Params::default(),
+        }
     }
 
     /// The wire form; always uses `<>` around the URI.
@@ -144,7 +158,10 @@ mod tests {
 
     #[test]
     fn forms() {
-        let n = NameAddr::parse(r#""J Rosenberg \\\""       <sip:jdrosen@example.com> ; tag = 98asjd8"#).unwrap();
+        let n = NameAddr::parse(
+            r#""J Rosenberg \\\""       <sip:jdrosen@example.com> ; tag = 98asjd8"#,
+        )
+        .unwrap();
         assert_eq!(n.tag().as_deref(), Some(&b"98asjd8"[..]));
         assert_eq!(n.display_text().as_deref(), Some(r#"J Rosenberg \""#));
         let n = NameAddr::parse("caller<sip:caller@example.com>;tag=323").unwrap();
@@ -154,15 +171,30 @@ mod tests {
         assert!(n.uri.params.is_empty());
         let n = NameAddr::parse("<sip:+19725552222@gw1.example.net;unknownparam>").unwrap();
         assert!(n.uri.params.has("unknownparam"));
-        assert_eq!(NameAddr::parse("sip:a@b;tag=1").unwrap().tag().as_deref(), Some(&b"1"[..]));
+        assert_eq!(
+            NameAddr::parse("sip:a@b;tag=1").unwrap().tag().as_deref(),
+            Some(&b"1"[..])
+        );
     }
 
     #[test]
     fn rfc4475_bad_name_addrs() {
-        assert_eq!(NameAddr::parse(r#""Mr. J. User <sip:j.user@example.com>"#), Err(NameAddrError::Quote));
-        assert_eq!(NameAddr::parse("Bell, Alexander <sip:a.g.bell@example.com>;tag=43"), Err(NameAddrError::DisplayName));
+        assert_eq!(
+            NameAddr::parse(r#""Mr. J. User <sip:j.user@example.com>"#),
+            Err(NameAddrError::Quote)
+        );
+        assert_eq!(
+            NameAddr::parse("Bell, Alexander <sip:a.g.bell@example.com>;tag=43"),
+            Err(NameAddrError::DisplayName)
+        );
         assert!(NameAddr::parse(r#""Watson, Thomas" < sip:t.watson@example.org >"#).is_err());
-        assert_eq!(NameAddr::parse("sip:user@example.com?Route=%3Csip:sip.example.com%3E"), Err(NameAddrError::BareUri));
-        assert_eq!(NameAddr::parse(r#""Joe" <sip:joe@example.org>;;;;"#), Err(NameAddrError::Params));
+        assert_eq!(
+            NameAddr::parse("sip:user@example.com?Route=%3Csip:sip.example.com%3E"),
+            Err(NameAddrError::BareUri)
+        );
+        assert_eq!(
+            NameAddr::parse(r#""Joe" <sip:joe@example.org>;;;;"#),
+            Err(NameAddrError::Params)
+        );
     }
 }

@@ -91,9 +91,9 @@ impl Params {
                         return Err(ParamsError::BadValue);
                     }
                 } else if v.is_empty()
-                    || !v.iter().all(|&b| {
-                        super::text::is_token_char(b) || matches!(b, b':' | b'[' | b']')
-                    })
+                    || !v
+                        .iter()
+                        .all(|&b| super::text::is_token_char(b) || matches!(b, b':' | b'[' | b']'))
                 {
                     return Err(ParamsError::BadValue);
                 }
@@ -181,7 +181,12 @@ mod tests {
     #[test]
     fn with_replaces() {
         let p = Params::from_raw(Bytes::from_static(b";branch=z9hG4bKx;rport"));
-        let p = p.with("rport", Some(b"5060")).with("received", Some(b"127.0.0.1"));
-        assert_eq!(p.as_bytes(), b";branch=z9hG4bKx;rport=5060;received=127.0.0.1");
+        let p = p
+            .with("rport", Some(b"5060"))
+            .with("received", Some(b"127.0.0.1"));
+        assert_eq!(
+            p.as_bytes(),
+            b";branch=z9hG4bKx;rport=5060;received=127.0.0.1"
+        );
     }
 }

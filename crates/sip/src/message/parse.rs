@@ -207,7 +207,8 @@ fn parse(data: Bytes, stream: bool) -> Result<Message, ParseError> {
 fn content_length(headers: &Headers) -> Result<Option<usize>, ParseErrorKind> {
     let mut length: Option<usize> = None;
     for v in headers.get_all(&HeaderName::ContentLength) {
-        let n = parse_u64(trim(v), u64::from(u32::MAX)).ok_or(ParseErrorKind::ContentLength)? as usize;
+        let n =
+            parse_u64(trim(v), u64::from(u32::MAX)).ok_or(ParseErrorKind::ContentLength)? as usize;
         if length.is_some_and(|c| c != n) {
             return Err(ParseErrorKind::ContentLength);
         }
@@ -255,10 +256,7 @@ fn parse_start_line(src: &Bytes, line: &[u8]) -> Result<StartLine, ParseErrorKin
         .iter()
         .position(|&b| b == b' ')
         .ok_or(ParseErrorKind::RequestLine("no spaces"))?;
-    let last_sp = line
-        .iter()
-        .rposition(|&b| b == b' ')
-        .unwrap_or(first_sp);
+    let last_sp = line.iter().rposition(|&b| b == b' ').unwrap_or(first_sp);
     if last_sp == first_sp {
         return Err(ParseErrorKind::RequestLine("missing SIP version"));
     }
@@ -432,7 +430,12 @@ v=0\r\nEXTRA";
         assert_eq!(m.headers.count(&HeaderName::Via), 2);
         // rsip 0.4 sees a single Via here.
         let r = rsip::SipMessage::try_from(&raw[..]).ok();
-        let n = r.map(|r| rsip::prelude::HasHeaders::headers(&r).iter().filter(|h| matches!(h, rsip::Header::Via(_))).count());
+        let n = r.map(|r| {
+            rsip::prelude::HasHeaders::headers(&r)
+                .iter()
+                .filter(|h| matches!(h, rsip::Header::Via(_)))
+                .count()
+        });
         assert_eq!(n, Some(1));
     }
 

@@ -38,7 +38,12 @@ mod tests {
         ];
         for raw in cases {
             let ours = crate::message::parse_datagram(Bytes::from_static(raw));
-            assert!(ours.is_ok(), "{:?}: {:?}", String::from_utf8_lossy(raw), ours.err());
+            assert!(
+                ours.is_ok(),
+                "{:?}: {:?}",
+                String::from_utf8_lossy(raw),
+                ours.err()
+            );
             let theirs = rsip::SipMessage::try_from(*raw);
             let typed_ok = theirs.as_ref().is_ok_and(|m| {
                 rsip::prelude::HeadersExt::via_header(m).is_ok()

@@ -139,7 +139,9 @@ impl Uri {
 
     /// The user part as text, if any and if UTF-8.
     pub fn user_str(&self) -> Option<&str> {
-        self.user.as_deref().and_then(|u| std::str::from_utf8(u).ok())
+        self.user
+            .as_deref()
+            .and_then(|u| std::str::from_utf8(u).ok())
     }
 
     /// The host as text (without IPv6 brackets).
@@ -162,7 +164,11 @@ impl Uri {
     /// 5061 for sips).
     pub fn socket_addr(&self) -> Option<SocketAddr> {
         let ip: IpAddr = self.host_str().parse().ok()?;
-        let default = if self.scheme == Scheme::Sips { 5061 } else { 5060 };
+        let default = if self.scheme == Scheme::Sips {
+            5061
+        } else {
+            5060
+        };
         Some(SocketAddr::new(ip, self.port.unwrap_or(default)))
     }
 
@@ -269,7 +275,8 @@ fn parse_sip(src: &Bytes, rest: &[u8], uri: &mut Uri) -> Result<(), UriError> {
             .iter()
             .position(|&b| matches!(b, b';' | b'?'))
             .unwrap_or(tail.len());
-        let port = super::text::parse_u64(&tail[1..e], u64::from(u16::MAX)).ok_or(UriError::Port)?;
+        let port =
+            super::text::parse_u64(&tail[1..e], u64::from(u16::MAX)).ok_or(UriError::Port)?;
         uri.port = Some(port as u16);
         tail = &tail[e..];
     }
@@ -328,8 +335,13 @@ mod tests {
 
     #[test]
     fn rfc4475_intmeth_userinfo_with_question_mark() {
-        let u = rt("sip:1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*:&it+has=1,weird!*pas$wo~d_too.(doesn't-it)@example.com");
-        assert_eq!(u.user_str(), Some("1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*"));
+        let u = rt(
+            "sip:1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*:&it+has=1,weird!*pas$wo~d_too.(doesn't-it)@example.com",
+        );
+        assert_eq!(
+            u.user_str(),
+            Some("1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*")
+        );
         assert_eq!(u.host_str(), "example.com");
     }
 
@@ -339,7 +351,12 @@ mod tests {
         assert_eq!(t.scheme, Scheme::Tel);
         assert_eq!(t.user_str(), Some("+4930123"));
         // rsip 0.4 cannot parse tel: at all.
-        assert!(rsip::Uri::try_from("tel:+4930123").map(|u| u.to_string()).ok() != Some("tel:+4930123".into()));
+        assert!(
+            rsip::Uri::try_from("tel:+4930123")
+                .map(|u| u.to_string())
+                .ok()
+                != Some("tel:+4930123".into())
+        );
         let o = rt("nobodyKnowsThisScheme:totallyopaquecontent");
         assert!(matches!(o.scheme, Scheme::Other(_)));
         rt("soap.beep://192.0.2.103:3002");
@@ -349,7 +366,9 @@ mod tests {
     fn uri_headers_kept_where_rsip_drops_them() {
         let u = rt("sip:user@example.com?Route=%3Csip:sip.example.com%3E");
         assert_eq!(&u.headers[..], b"?Route=%3Csip:sip.example.com%3E");
-        let r = rsip::Uri::try_from(&u).map(|r| r.to_string()).unwrap_or_default();
+        let r = rsip::Uri::try_from(&u)
+            .map(|r| r.to_string())
+            .unwrap_or_default();
         assert!(!r.contains("Route"), "rsip loses URI headers: {r}");
     }
 

@@ -98,7 +98,8 @@ impl Via {
             i + close + 1
         } else {
             let mut j = i;
-            while j < s.len() && (s[j].is_ascii_alphanumeric() || matches!(s[j], b'.' | b'-' | b'_'))
+            while j < s.len()
+                && (s[j].is_ascii_alphanumeric() || matches!(s[j], b'.' | b'-' | b'_'))
             {
                 j += 1;
             }
@@ -116,8 +117,9 @@ impl Via {
             while j < s.len() && s[j].is_ascii_digit() {
                 j += 1;
             }
-            port = Some(parse_u64(&s[p_start..j], u64::from(u16::MAX)).ok_or(ViaError::SentBy)?
-                as u16);
+            port = Some(
+                parse_u64(&s[p_start..j], u64::from(u16::MAX)).ok_or(ViaError::SentBy)? as u16,
+            );
             i = j;
         }
         while i < s.len() && super::text::is_lws(s[i]) {
@@ -152,8 +154,9 @@ impl Via {
     /// something after it (RFC 4475 `badbranch`: the bare cookie is not
     /// enough to trust it as unique).
     pub fn is_rfc3261_branch(&self) -> bool {
-        self.branch()
-            .is_some_and(|b| b.len() > BRANCH_COOKIE.len() && b.starts_with(BRANCH_COOKIE.as_bytes()))
+        self.branch().is_some_and(|b| {
+            b.len() > BRANCH_COOKIE.len() && b.starts_with(BRANCH_COOKIE.as_bytes())
+        })
     }
 
     /// The `received` parameter as an IP address.
@@ -186,7 +189,9 @@ impl Via {
 
     /// The default port of the Via's transport (RFC 3261 §18.2.2).
     pub fn default_port(&self) -> u16 {
-        if self.transport.eq_ignore_ascii_case(b"TLS") || self.transport.eq_ignore_ascii_case(b"WSS") {
+        if self.transport.eq_ignore_ascii_case(b"TLS")
+            || self.transport.eq_ignore_ascii_case(b"WSS")
+        {
             5061
         } else {
             5060
@@ -274,7 +279,10 @@ mod tests {
         assert_eq!(&v.transport[..], b"UDP");
         assert_eq!(v.host_str(), "192.0.2.2");
         assert!(!v.is_rfc3261_branch());
-        let v = Via::parse("SIP  / 2.0  / TCP     spindle.example.com   ;\r\n  branch  =   z9hG4bK9ikj8").unwrap();
+        let v = Via::parse(
+            "SIP  / 2.0  / TCP     spindle.example.com   ;\r\n  branch  =   z9hG4bK9ikj8",
+        )
+        .unwrap();
         assert_eq!(v.branch().as_deref(), Some(&b"z9hG4bK9ikj8"[..]));
         assert!(v.is_rfc3261_branch());
     }
@@ -318,7 +326,10 @@ mod tests {
     #[test]
     fn malformed() {
         assert_eq!(Via::parse("SIP/7.0/UDP h"), Err(ViaError::Version));
-        assert_eq!(Via::parse("SIP/2.0/UDP 192.0.2.15;;"), Err(ViaError::Params));
+        assert_eq!(
+            Via::parse("SIP/2.0/UDP 192.0.2.15;;"),
+            Err(ViaError::Params)
+        );
         assert_eq!(Via::parse(";"), Err(ViaError::Protocol));
         assert_eq!(Via::parse("SIP/2.0/UDP"), Err(ViaError::SentBy));
         assert_eq!(Via::parse("SIP/2.0/UDP h:99999"), Err(ViaError::SentBy));

@@ -57,7 +57,10 @@ impl ClientNonInvite {
             }
             (State::Trying | State::Proceeding, 200..=699) => {
                 self.state = State::Completed;
-                out.push(Action::Schedule(Timer::K, self.timers.t4_or_zero(self.reliable)));
+                out.push(Action::Schedule(
+                    Timer::K,
+                    self.timers.t4_or_zero(self.reliable),
+                ));
                 out.push(Action::Deliver(ClientEvent::Response(resp)));
             }
             _ => {}

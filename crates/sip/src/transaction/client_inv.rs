@@ -79,7 +79,10 @@ impl ClientInvite {
                 let ack = build_ack(&self.request, &resp).to_bytes();
                 out.push(Action::Transmit(ack.clone()));
                 self.ack = Some(ack);
-                out.push(Action::Schedule(Timer::D, self.timers.timer_d(self.reliable)));
+                out.push(Action::Schedule(
+                    Timer::D,
+                    self.timers.timer_d(self.reliable),
+                ));
                 out.push(Action::Deliver(ClientEvent::Response(resp)));
             }
             (State::Completed, 300..=699) => {

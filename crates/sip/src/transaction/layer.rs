@@ -10,9 +10,7 @@ use super::server_inv::{self, ServerInvite};
 use super::timers::{Timer, TimerConfig};
 use super::{Action, ClientEvent};
 use crate::message::{BRANCH_COOKIE, HeaderName, Message, Method, Via};
-use crate::transport::{
-    Inbound, Source, Target, Transports, stateless_error_response,
-};
+use crate::transport::{Inbound, Source, Target, Transports, stateless_error_response};
 use crate::uas::{UasPolicy, precheck};
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -125,9 +123,7 @@ pub struct ServerTx {
 
 impl std::fmt::Debug for ServerTx {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerTx")
-            .field("key", &self.key)
-            .finish()
+        f.debug_struct("ServerTx").field("key", &self.key).finish()
     }
 }
 
@@ -159,7 +155,10 @@ impl ServerTx {
 
     /// Answers with a complete response the TU built.
     pub fn respond(&self, response: Message) {
-        let _ = self.layer.cmds.send(Cmd::Respond(self.key.clone(), response));
+        let _ = self
+            .layer
+            .cmds
+            .send(Cmd::Respond(self.key.clone(), response));
     }
 }
 
@@ -249,7 +248,10 @@ impl TxLayer {
     pub fn cancel(&self, invite: &ClientTx) -> ClientTx {
         let TxKey::Branch { branch, .. } = &invite.key else {
             let (_, rx) = mpsc::unbounded_channel();
-            return ClientTx { key: invite.key.clone(), events: rx };
+            return ClientTx {
+                key: invite.key.clone(),
+                events: rx,
+            };
         };
         let key = TxKey::client(branch.clone(), Method::Cancel);
         let (tx, rx) = mpsc::unbounded_channel();
@@ -337,7 +339,11 @@ struct Actor {
 }
 
 fn dialog_ref(m: &Message) -> Option<DialogRef> {
-    Some((m.call_id()?.clone(), m.cseq()?.seq, m.from_tag().unwrap_or_default()))
+    Some((
+        m.call_id()?.clone(),
+        m.cseq()?.seq,
+        m.from_tag().unwrap_or_default(),
+    ))
 }
 
 /// Where responses to a request go (§18.2.2, RFC 3581): over the same
@@ -350,7 +356,11 @@ fn response_target(req: &Message, source: &Source) -> Target {
         .unwrap_or(source.remote);
     Target {
         kind: source.kind,
-        addr: if source.kind.is_reliable() { source.remote } else { addr },
+        addr: if source.kind.is_reliable() {
+            source.remote
+        } else {
+            addr
+        },
         conn: source.conn,
         local: Some(source.local),
     }
@@ -476,13 +486,26 @@ impl Actor {
         };
         let tx = ServerTx {
             key: key.clone(),
-            to_tag: self.txs.get(&key).map(|e| e.to_tag.clone()).unwrap_or_default(),
+            to_tag: self
+                .txs
+                .get(&key)
+                .map(|e| e.to_tag.clone())
+                .unwrap_or_default(),
             layer,
         };
-        let event = TuEvent::Request { request: req, source, tx };
+        let event = TuEvent::Request {
+            request: req,
+            source,
+            tx,
+        };
         if self.tu.try_send(event).is_err() {
             tracing::warn!(message = "TU queue full, request answered 503.");
-            self.reply(&key, 503, "Service Unavailable", vec![(HeaderName::RetryAfter, "1".into())]);
+            self.reply(
+                &key,
+                503,
+                "Service Unavailable",
+                vec![(HeaderName::RetryAfter, "1".into())],
+            );
         }
     }
 
@@ -573,7 +596,10 @@ impl Actor {
             return;
         };
         let Some(entry) = self.txs.get_mut(key) else {
-            tracing::debug!(message = "Response for a finished transaction dropped.", code);
+            tracing::debug!(
+                message = "Response for a finished transaction dropped.",
+                code
+            );
             return;
         };
         let wire = resp.to_bytes();
@@ -609,7 +635,11 @@ impl Actor {
                 target,
                 events,
             } => self.start_client(key, request, target, events),
-            Cmd::Cancel { invite, key, events } => {
+            Cmd::Cancel {
+                invite,
+                key,
+                events,
+            } => {
                 let cancel = match self.txs.get(&invite) {
                     Some(Entry {
                         kind: Kind::ClientInvite(t),
@@ -660,7 +690,12 @@ impl Actor {
         let reliable = target.kind.is_reliable();
         let timers = self.config.timers;
         let kind = if request.method() == Some(&Method::Invite) {
-            Kind::ClientInvite(ClientInvite::start(request, reliable, timers, &mut self.out))
+            Kind::ClientInvite(ClientInvite::start(
+                request,
+                reliable,
+                timers,
+                &mut self.out,
+            ))
         } else {
             let t = ClientNonInvite::start(&request, reliable, timers, &mut self.out);
             Kind::Client(t)
@@ -728,7 +763,9 @@ impl Actor {
                     }
                 }
                 Action::AckTimeout => {
-                    let _ = self.tu.try_send(TuEvent::AckTimeout { invite: key.clone() });
+                    let _ = self.tu.try_send(TuEvent::AckTimeout {
+                        invite: key.clone(),
+                    });
                 }
                 Action::Terminated => {
                     if let Some(entry) = self.txs.remove(key)
@@ -767,10 +804,14 @@ fn build_cancel(invite: &Message) -> Message {
         }
     }
     let seq = invite.cseq().map_or(1, |c| c.seq);
-    cancel.headers.push(HeaderName::CSeq, format!("{seq} CANCEL"));
+    cancel
+        .headers
+        .push(HeaderName::CSeq, format!("{seq} CANCEL"));
     for r in invite.headers.get_all(&HeaderName::Route) {
         cancel.headers.push(HeaderName::Route, r.clone());
     }
-    cancel.headers.push(HeaderName::UserAgent, crate::USER_AGENT);
+    cancel
+        .headers
+        .push(HeaderName::UserAgent, crate::USER_AGENT);
     cancel
 }

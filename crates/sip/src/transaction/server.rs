@@ -53,7 +53,10 @@ impl ServerNonInvite {
                 self.state = State::Completed;
                 out.push(Action::Transmit(wire.clone()));
                 self.last = Some(wire);
-                out.push(Action::Schedule(Timer::J, self.timers.timer_j(self.reliable)));
+                out.push(Action::Schedule(
+                    Timer::J,
+                    self.timers.timer_j(self.reliable),
+                ));
             }
             _ => {}
         }

@@ -96,7 +96,10 @@ impl ServerInvite {
         match self.state {
             State::Completed => {
                 self.state = State::Confirmed;
-                out.push(Action::Schedule(Timer::I, self.timers.t4_or_zero(self.reliable)));
+                out.push(Action::Schedule(
+                    Timer::I,
+                    self.timers.t4_or_zero(self.reliable),
+                ));
                 false
             }
             State::Accepted => {
