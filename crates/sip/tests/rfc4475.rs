@@ -101,12 +101,20 @@ fn load(name: &str) -> Vec<u8> {
 #[test]
 fn every_torture_message_gets_the_rfc_answer() {
     let index = std::fs::read_to_string(dir().join("INDEX.tsv")).expect("INDEX.tsv");
-    let names: Vec<&str> = index.lines().skip(1).filter_map(|l| l.split('\t').next()).collect();
+    let names: Vec<&str> = index
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split('\t').next())
+        .collect();
     assert_eq!(names.len(), 49, "all 49 messages are indexed");
     assert_eq!(EXPECTED.len(), names.len());
     let mut failures = Vec::new();
     for name in names {
-        let want = &EXPECTED.iter().find(|(n, _)| *n == name).unwrap_or_else(|| panic!("{name} has no expectation")).1;
+        let want = &EXPECTED
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("{name} has no expectation"))
+            .1;
         let (got, _) = outcome(&load(name));
         println!("{name:12} {got:?}");
         if &got != want {
@@ -125,7 +133,10 @@ fn valid_messages_keep_their_details() {
     assert_ne!(contacts[0], contacts[1], "%00 does not truncate");
 
     let (_, m) = outcome(&load("dblreq"));
-    assert!(m.expect("dblreq parses").body.is_empty(), "octets after the body are ignored");
+    assert!(
+        m.expect("dblreq parses").body.is_empty(),
+        "octets after the body are ignored"
+    );
 
     let (_, m) = outcome(&load("mpart01"));
     let m = m.expect("mpart01 parses");
@@ -135,11 +146,13 @@ fn valid_messages_keep_their_details() {
     let m = m.expect("wsinv parses");
     assert_eq!(m.headers.count(&HeaderName::Via), 3);
     assert_eq!(
-        m.header(&HeaderName::new("NewFangledHeader")).map(|v| &v[..]),
+        m.header(&HeaderName::new("NewFangledHeader"))
+            .map(|v| &v[..]),
         Some(&b"newfangled value continued newfangled value"[..])
     );
     assert_eq!(
-        m.header(&HeaderName::new("UnknownHeaderWithUnusualValue")).map(|v| &v[..]),
+        m.header(&HeaderName::new("UnknownHeaderWithUnusualValue"))
+            .map(|v| &v[..]),
         Some(&b";;,,;;,;"[..])
     );
     assert_eq!(m.to_tag().as_deref(), Some(&b"1918181833n"[..]));
@@ -151,15 +164,21 @@ fn valid_messages_keep_their_details() {
 
     let (_, m) = outcome(&load("semiuri"));
     let m = m.expect("semiuri parses");
-    assert_eq!(m.uri().and_then(|u| u.user_str()), Some("user;par=u%40example.net"));
+    assert_eq!(
+        m.uri().and_then(|u| u.user_str()),
+        Some("user;par=u%40example.net")
+    );
 }
 
 #[test]
 fn valid_messages_survive_a_round_trip() {
-    for name in ["wsinv", "esc01", "intmeth", "longreq", "mpart01", "unreason", "inv2543", "semiuri"] {
+    for name in [
+        "wsinv", "esc01", "intmeth", "longreq", "mpart01", "unreason", "inv2543", "semiuri",
+    ] {
         let (_, m) = outcome(&load(name));
         let m = m.unwrap_or_else(|| panic!("{name} parses"));
-        let mut again = parse_datagram(m.to_bytes()).unwrap_or_else(|e| panic!("{name} re-parses: {e}"));
+        let mut again =
+            parse_datagram(m.to_bytes()).unwrap_or_else(|e| panic!("{name} re-parses: {e}"));
         // Writing always adds Content-Length (inv2543 had none).
         let mut m = m;
         m.headers.remove(&HeaderName::ContentLength);
