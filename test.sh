@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs Tandem's whole test suite on a fresh Debian machine: installs the
+# SIP peers the end-to-end tests drive (SIPp) when missing, then checks
+# formatting and lints and runs every unit, property and end-to-end test.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+missing=()
+command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
+if ((${#missing[@]})); then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  echo "test.sh: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked
