@@ -103,6 +103,44 @@ impl TxKey {
         }
     }
 
+    /// A copy that shares nothing with the message it came from, so that a
+    /// long-lived transaction does not keep the whole receive buffer alive.
+    pub fn detached(&self) -> TxKey {
+        let own = |b: &Bytes| Bytes::copy_from_slice(b);
+        let own_method = |m: &Method| match m {
+            Method::Other(b) => Method::Other(own(b)),
+            m => m.clone(),
+        };
+        match self {
+            TxKey::Branch {
+                role,
+                branch,
+                host,
+                port,
+                method,
+            } => TxKey::Branch {
+                role: *role,
+                branch: own(branch),
+                host: own(host),
+                port: *port,
+                method: own_method(method),
+            },
+            TxKey::Legacy {
+                call_id,
+                cseq,
+                from_tag,
+                via,
+                method,
+            } => TxKey::Legacy {
+                call_id: own(call_id),
+                cseq: *cseq,
+                from_tag: own(from_tag),
+                via: own(via),
+                method: own_method(method),
+            },
+        }
+    }
+
     /// The method the key matches.
     pub fn method(&self) -> &Method {
         match self {

@@ -469,6 +469,7 @@ impl Actor {
             }
             return self.apply(&key);
         }
+        let key = key.detached();
         self.new_server_tx(key.clone(), &req, &source);
         if let Err(rej) = precheck(&req, &self.config.policy) {
             tracing::debug!(message = "Request rejected by UAS checks.", code = rej.code, reason = %rej.reason);
@@ -556,6 +557,7 @@ impl Actor {
     }
 
     fn on_new_cancel(&mut self, key: TxKey, req: Message, source: Source) {
+        let key = key.detached();
         self.new_server_tx(key.clone(), &req, &source);
         let invite = TxKey::cancelled_invite(&req);
         let state = invite.as_ref().and_then(|k| match self.txs.get(k) {
@@ -608,14 +610,24 @@ impl Actor {
                 t.on_response(code, wire, &mut self.out);
                 if (200..300).contains(&code)
                     && entry.dialog.is_none()
-                    && let Some(d) = entry.request.as_ref().and_then(dialog_ref)
+                    && let Some((call_id, seq, tag)) = entry.request.as_ref().and_then(dialog_ref)
                 {
+                    let d = (
+                        Bytes::copy_from_slice(&call_id),
+                        seq,
+                        Bytes::copy_from_slice(&tag),
+                    );
                     self.accepted.insert(d.clone(), key.clone());
                     entry.dialog = Some(d);
                 }
             }
             Kind::Server(t) => t.on_response(code, wire, &mut self.out),
             _ => return,
+        }
+        if code >= 200 {
+            // Only retransmissions of the final response remain: the
+            // request (and its receive buffer) is no longer needed.
+            entry.request = None;
         }
         self.apply(key);
     }
