@@ -224,7 +224,8 @@ pub struct Transports {
 }
 
 struct Inner {
-    udp: Vec<Arc<tokio::net::UdpSocket>>,
+    /// UDP sockets with their (cached) local addresses.
+    udp: Vec<(SocketAddr, Arc<tokio::net::UdpSocket>)>,
     listens: Vec<Listen>,
     tcp: Arc<TcpPool>,
     shutdown: CancellationToken,
@@ -257,7 +258,7 @@ impl Transports {
                         inbound.clone(),
                         shutdown.clone(),
                     )));
-                    udp.push(sock);
+                    udp.push((addr, sock));
                     bound.push(Listen { kind: l.kind, addr });
                 }
                 TransportKind::Tcp => {
@@ -313,14 +314,13 @@ impl Transports {
 
     fn send_udp(&self, target: &Target, data: Bytes) -> Result<(), SendError> {
         let socks = &self.inner.udp;
-        let sock = target
+        let (_, sock) = target
             .local
-            .and_then(|l| socks.iter().find(|s| s.local_addr().ok() == Some(l)))
+            .and_then(|l| socks.iter().find(|(a, _)| *a == l))
             .or_else(|| {
-                socks.iter().find(|s| {
-                    s.local_addr()
-                        .is_ok_and(|a| a.is_ipv4() == target.addr.is_ipv4())
-                })
+                socks
+                    .iter()
+                    .find(|(a, _)| a.is_ipv4() == target.addr.is_ipv4())
             })
             .ok_or(SendError::NoTransport(TransportKind::Udp, target.addr))?;
         match sock.try_send_to(&data, target.addr) {
