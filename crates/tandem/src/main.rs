@@ -6,7 +6,7 @@ mod cli;
 mod config;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::Parser as _;
 use sip::transaction::{LayerConfig, TxLayer};
 use sip::transport::Transports;
 use std::process::ExitCode;
@@ -16,7 +16,16 @@ use tokio::sync::mpsc;
 const EX_USAGE: u8 = 64;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version are not errors; everything else is a
+            // usage error (exit 64, like a bad configuration).
+            let code = if e.use_stderr() { EX_USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
     let mut config = match &cli.config {
         Some(path) => match config::Config::load(path) {
             Ok(c) => c,
@@ -90,6 +99,9 @@ fn init_logging(log: &config::LogConfig) -> anyhow::Result<()> {
 }
 
 async fn run(settings: config::Settings) -> anyhow::Result<()> {
+    // Handlers first: a signal that arrives while the listeners come up
+    // must shut down cleanly, not kill the process with the default action.
+    let signals = Signals::install()?;
     let (inbound_tx, inbound_rx) = mpsc::channel(16_384);
     let transports = Transports::bind(&settings.listen, settings.transport.clone(), inbound_tx)
         .await
@@ -103,24 +115,38 @@ async fn run(settings: config::Settings) -> anyhow::Result<()> {
     };
     let (layer, events) = TxLayer::spawn(transports.clone(), inbound_rx, layer_config);
     let app = tokio::spawn(app::run(layer, events));
-    wait_for_shutdown().await?;
+    signals.wait_for_shutdown().await;
     tracing::info!(message = "Shutting down.");
     transports.shutdown();
     app.abort();
     Ok(())
 }
 
-async fn wait_for_shutdown() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
-    let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
-    loop {
-        tokio::select! {
-            _ = term.recv() => return Ok(()),
-            _ = int.recv() => return Ok(()),
-            _ = hup.recv() => {
-                tracing::info!(message = "SIGHUP received: nothing to reload yet.");
+/// SIGTERM, SIGINT and SIGHUP, caught from start-up on.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).context("SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("SIGINT handler")?,
+            hup: signal(SignalKind::hangup()).context("SIGHUP handler")?,
+        })
+    }
+
+    async fn wait_for_shutdown(mut self) {
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => return,
+                _ = self.int.recv() => return,
+                _ = self.hup.recv() => {
+                    tracing::info!(message = "SIGHUP received: nothing to reload yet.");
+                }
             }
         }
     }

@@ -59,7 +59,7 @@ pub fn frame_stream(buf: &[u8], max: usize) -> Result<StreamFrame, FrameError> {
         };
         let name = trim(&line[..colon]);
         if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l") {
-            let n = parse_u64(trim(&line[colon + 1..]), max as u64 + 1)
+            let n = parse_u64(trim(&line[colon + 1..]), u64::from(u32::MAX))
                 .ok_or(FrameError::ContentLength)? as usize;
             if length.is_some_and(|l| l != n) {
                 return Err(FrameError::ContentLength);
@@ -129,5 +129,10 @@ mod tests {
             Err(FrameError::ContentLength)
         );
         assert_eq!(frame_stream(&[b'A'; 50], 20), Err(FrameError::TooLarge(20)));
+        // A declared body far beyond the limit is "too large", not invalid.
+        assert_eq!(
+            frame_stream(b"OPTIONS sip:a@b SIP/2.0\r\nl: 5000\r\n\r\n", 2048),
+            Err(FrameError::TooLarge(2048))
+        );
     }
 }

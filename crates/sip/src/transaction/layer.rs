@@ -205,6 +205,7 @@ impl TxLayer {
             config,
             txs: HashMap::new(),
             accepted: HashMap::new(),
+            merged: HashMap::new(),
             timers: DelayQueue::new(),
             tu: tu_tx,
             handle: layer.downgrade(),
@@ -321,9 +322,16 @@ struct Entry {
     events: Option<mpsc::UnboundedSender<ClientEvent>>,
     /// INVITE server transactions in Accepted: Call-ID, CSeq, From tag.
     dialog: Option<DialogRef>,
+    /// Out-of-dialog server transactions: their entry in the merged-request
+    /// index.
+    merged: Option<MergedRef>,
 }
 
 type DialogRef = (Bytes, u32, Bytes);
+
+/// Call-ID, CSeq number, From tag and method of an out-of-dialog request
+/// (RFC 3261 §8.2.2.2).
+type MergedRef = (Bytes, u32, Bytes, Method);
 
 struct Actor {
     transports: Transports,
@@ -332,6 +340,9 @@ struct Actor {
     /// 2xx-answered INVITEs by (Call-ID, CSeq, From tag), to match the ACK
     /// that carries a new branch (§17.1.1.3).
     accepted: HashMap<DialogRef, TxKey>,
+    /// Live out-of-dialog server transactions by Call-ID, CSeq, From tag and
+    /// method, to spot a request that reached us twice by different paths.
+    merged: HashMap<MergedRef, TxKey>,
     timers: DelayQueue<(TxKey, Timer)>,
     tu: mpsc::Sender<TuEvent>,
     handle: WeakLayer,
@@ -401,7 +412,7 @@ impl Actor {
             Inbound::Message { msg, source } => self.on_response(msg, source),
             Inbound::Malformed { error, source } => {
                 tracing::info!(message = "Malformed message.", remote = %source.remote, transport = %source.kind, error = %error.kind);
-                if let Some(resp) = stateless_error_response(&error) {
+                if let Some(resp) = stateless_error_response(&error, &source) {
                     let _ = self.transports.send(&Target::reply_to(&source), resp);
                 }
             }
@@ -471,6 +482,9 @@ impl Actor {
         }
         let key = key.detached();
         self.new_server_tx(key.clone(), &req, &source);
+        if self.is_merged(&key, &req) {
+            return self.reply(&key, 482, "Loop Detected", Vec::new());
+        }
         if let Err(rej) = precheck(&req, &self.config.policy) {
             tracing::debug!(message = "Request rejected by UAS checks.", code = rej.code, reason = %rej.reason);
             return self.reply(&key, rej.code, &rej.reason, rej.headers);
@@ -527,8 +541,39 @@ impl Actor {
                 to_tag: random_token(),
                 events: None,
                 dialog: None,
+                merged: None,
             },
         );
+    }
+
+    /// RFC 3261 §8.2.2.2: an out-of-dialog request whose Call-ID, CSeq and
+    /// From tag match a live transaction it does not belong to was merged
+    /// (it reached us twice, forked upstream). Otherwise it is indexed.
+    fn is_merged(&mut self, key: &TxKey, req: &Message) -> bool {
+        if req.to_tag().is_some() {
+            return false;
+        }
+        let (Some(call_id), Some(cseq), Some(method)) = (req.call_id(), req.cseq(), req.method())
+        else {
+            return false;
+        };
+        let from_tag = req.from_tag().unwrap_or_default();
+        let mref: MergedRef = (
+            Bytes::copy_from_slice(call_id),
+            cseq.seq,
+            Bytes::copy_from_slice(&from_tag),
+            method.clone(),
+        );
+        match self.merged.get(&mref) {
+            Some(other) if other != key && self.txs.contains_key(other) => true,
+            _ => {
+                self.merged.insert(mref.clone(), key.clone());
+                if let Some(e) = self.txs.get_mut(key) {
+                    e.merged = Some(mref);
+                }
+                false
+            }
+        }
     }
 
     fn on_ack(&mut self, key: TxKey, req: Message, source: Source) {
@@ -721,6 +766,7 @@ impl Actor {
                 to_tag: String::new(),
                 events: Some(events),
                 dialog: None,
+                merged: None,
             },
         );
         self.apply(&key);
@@ -780,10 +826,15 @@ impl Actor {
                     });
                 }
                 Action::Terminated => {
-                    if let Some(entry) = self.txs.remove(key)
-                        && let Some(d) = entry.dialog
-                    {
-                        self.accepted.remove(&d);
+                    if let Some(entry) = self.txs.remove(key) {
+                        if let Some(d) = entry.dialog {
+                            self.accepted.remove(&d);
+                        }
+                        if let Some(m) = entry.merged
+                            && self.merged.get(&m) == Some(key)
+                        {
+                            self.merged.remove(&m);
+                        }
                     }
                 }
             }

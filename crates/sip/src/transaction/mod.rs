@@ -14,6 +14,7 @@ mod server_inv;
 mod timers;
 
 pub use key::{Role, TxKey};
+pub(crate) use layer::random_token;
 pub use layer::{ClientTx, LayerConfig, LayerStats, ServerTx, TuEvent, TxLayer};
 pub use timers::{Timer, TimerConfig};
 

@@ -445,3 +445,17 @@ async fn options_and_uas_checks_are_answered_by_the_layer() {
     assert_eq!(r.header_str(&HeaderName::Unsupported), Some("foo"));
     assert!(h.tu.try_recv().is_err(), "none of these reached the TU");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_merged_request_gets_482() {
+    let mut h = harness().await;
+    h.send(&request("INVITE", "z9hG4bKm1", h.peer_addr()).replace("call-z9hG4bKm1", "merged"))
+        .await;
+    let (_, _tx) = h.next_request().await;
+    assert_eq!(h.recv().await.code(), Some(100));
+    // Same Call-ID, CSeq and From tag, another branch: forked upstream.
+    h.send(&request("INVITE", "z9hG4bKm2", h.peer_addr()).replace("call-z9hG4bKm2", "merged"))
+        .await;
+    assert_eq!(h.recv().await.code(), Some(482));
+    assert!(h.tu.try_recv().is_err());
+}

@@ -350,26 +350,44 @@ impl Transports {
     }
 }
 
-/// Sends the response a malformed request deserves (400 or 505 with the
-/// reason), statelessly, back where it came from. Bad responses are dropped.
-pub(crate) fn stateless_error_response(error: &ParseError) -> Option<Bytes> {
-    use crate::message::{HeaderName, ParseErrorKind};
+/// The response a malformed request deserves (400 or 505 with the reason,
+/// 513 when too large), built statelessly (RFC 3261 §8.2.7) from whatever
+/// headers could be read: a To tag is added (§8.2.6.2) and the top Via is
+/// stamped with received/rport (RFC 3581) for `source`. Bad responses and
+/// keep-alives get nothing.
+pub(crate) fn stateless_error_response(error: &ParseError, source: &Source) -> Option<Bytes> {
+    use crate::message::{HeaderName, NameAddr, ParseErrorKind, Via};
     if !error.is_request || error.kind == ParseErrorKind::Empty {
         return None;
     }
     let (code, reason) = error.kind.status();
     let mut resp = Message::response(code, &reason);
+    let mut first_via = true;
     for h in error.headers.iter() {
-        if matches!(
-            h.name,
-            HeaderName::Via
-                | HeaderName::From
-                | HeaderName::To
-                | HeaderName::CallId
-                | HeaderName::CSeq
-        ) {
-            resp.headers.push(h.name.clone(), h.value.clone());
-        }
+        let value = match h.name {
+            HeaderName::Via if first_via => {
+                first_via = false;
+                Via::parse_shared(&h.value, &h.value)
+                    .ok()
+                    .and_then(|v| v.stamped(source.remote))
+                    .map_or_else(|| h.value.clone(), |v| v.to_bytes())
+            }
+            HeaderName::To => {
+                let tagged =
+                    NameAddr::parse_shared(&h.value, &h.value).is_ok_and(|n| n.tag().is_some());
+                if tagged {
+                    h.value.clone()
+                } else {
+                    let tag = crate::transaction::random_token();
+                    Bytes::from(format!("{};tag={tag}", String::from_utf8_lossy(&h.value)))
+                }
+            }
+            HeaderName::Via | HeaderName::From | HeaderName::CallId | HeaderName::CSeq => {
+                h.value.clone()
+            }
+            _ => continue,
+        };
+        resp.headers.push(h.name.clone(), value);
     }
     resp.headers.push(HeaderName::Server, crate::USER_AGENT);
     Some(resp.to_bytes())

@@ -268,7 +268,7 @@ async fn read_loop(
                         is_request,
                         headers,
                     };
-                    if let Some(resp) = stateless_error_response(&error) {
+                    if let Some(resp) = stateless_error_response(&error, &source) {
                         let _ = pool.send(&Target::reply_to(&source), resp);
                     }
                     tracing::info!(message = "TCP stream cannot be framed, closing.", remote = %source.remote, error = %e);
