@@ -53,22 +53,35 @@ pub fn frame_stream(buf: &[u8], max: usize) -> Result<StreamFrame, FrameError> {
         None => return Ok(StreamFrame::Incomplete),
     };
     let mut length: Option<usize> = None;
-    for line in buf[..header_end].split(|&b| b == b'\n') {
+    let mut lines = buf[..header_end].split(|&b| b == b'\n').peekable();
+    while let Some(line) = lines.next() {
+        // Continuation lines belong to the header before them.
+        if line.first().is_some_and(|&b| b == b' ' || b == b'\t') {
+            continue;
+        }
         let Some(colon) = line.iter().position(|&b| b == b':') else {
             continue;
         };
         let name = trim(&line[..colon]);
-        if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l") {
-            let n = parse_u64(trim(&line[colon + 1..]), u64::from(u32::MAX))
-                .ok_or(FrameError::ContentLength)? as usize;
-            if length.is_some_and(|l| l != n) {
-                return Err(FrameError::ContentLength);
-            }
-            length = Some(n);
+        if !(name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l")) {
+            continue;
         }
+        let mut value = trim(&line[colon + 1..]).to_vec();
+        while let Some(cont) =
+            lines.next_if(|l| l.first().is_some_and(|&b| b == b' ' || b == b'\t'))
+        {
+            value.extend_from_slice(trim(cont));
+        }
+        let n = parse_u64(&value, u64::from(u32::MAX)).ok_or(FrameError::ContentLength)? as usize;
+        if length.is_some_and(|l| l != n) {
+            return Err(FrameError::ContentLength);
+        }
+        length = Some(n);
     }
     let length = length.ok_or(FrameError::ContentLength)?;
-    let total = body_start + length;
+    let total = body_start
+        .checked_add(length)
+        .ok_or(FrameError::TooLarge(max))?;
     if total > max {
         return Err(FrameError::TooLarge(max));
     }
@@ -129,6 +142,20 @@ mod tests {
             Err(FrameError::ContentLength)
         );
         assert_eq!(frame_stream(&[b'A'; 50], 20), Err(FrameError::TooLarge(20)));
+        // Folded lines: a continuation is never a header of its own, and a
+        // folded Content-Length is read whole (agreeing with the parser).
+        let folded: &[u8] = b"OPTIONS sip:a@b SIP/2.0\r\nSubject: hi\r\n l: 5\r\nl: 0\r\n\r\n";
+        assert_eq!(
+            frame_stream(folded, 100),
+            Ok(StreamFrame::Message { len: folded.len() })
+        );
+        let folded_length: &[u8] = b"OPTIONS sip:a@b SIP/2.0\r\nContent-Length:\r\n 2\r\n\r\nab";
+        assert_eq!(
+            frame_stream(folded_length, 100),
+            Ok(StreamFrame::Message {
+                len: folded_length.len()
+            })
+        );
         // A declared body far beyond the limit is "too large", not invalid.
         assert_eq!(
             frame_stream(b"OPTIONS sip:a@b SIP/2.0\r\nl: 5000\r\n\r\n", 2048),
