@@ -23,14 +23,17 @@ sipp 127.0.0.1:"$port" -sf benches/sipp/options.xml -t "$tflag" -i 127.0.0.1 -p 
   -m "$calls" -r "$rate" -l 2000 -nostdin -timeout 120s -timeout_error \
   -trace_stat -stf "$work/stat.csv" >/dev/null 2>"$work/sipp.err" || true
 end=$(date +%s.%N)
-python3 - "$work/stat.csv" "$calls" "$start" "$end" "$rate" "$proto" <<'PY'
+ticks=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+python3 - "$work/stat.csv" "$calls" "$start" "$end" "$rate" "$proto" "$ticks" "$(getconf CLK_TCK)" <<'PY'
 import sys
-path, calls, start, end, rate, proto = sys.argv[1:]
+path, calls, start, end, rate, proto, ticks, hz = sys.argv[1:]
 lines = [l.rstrip(";\n").split(";") for l in open(path) if l.strip()]
 head, last = lines[0], lines[-1]
 ok = int(last[head.index("SuccessfulCall(C)")])
 failed = int(last[head.index("FailedCall(C)")])
 wall = float(end) - float(start)
 print(f"{proto}: {ok} of {calls} OPTIONS answered 200, {failed} failed, "
-      f"{wall:.1f} s wall, {ok / wall:.0f} OPTIONS/s (offered {rate}/s)")
+      f"{wall:.1f} s wall, {ok / wall:.0f} OPTIONS/s (offered {rate}/s); "
+      f"tandem used {int(ticks) / int(hz):.2f} CPU-s, "
+      f"{int(ticks) / int(hz) / max(ok, 1) * 1e6:.1f} CPU-us per OPTIONS")
 PY
