@@ -1,4 +1,4 @@
-//! INVITE until the B2BUA core exists: 100 Trying, then 480 with a To tag,
+//! INVITE with no route configured: 100 Trying, then 404 with a To tag,
 //! retransmitted per Timer G over UDP until the ACK (RFC 3261 §17.2.1);
 //! retransmitted INVITEs are absorbed by the transaction layer; CANCEL of
 //! an answered INVITE still gets 200 (§9.2).
@@ -12,7 +12,7 @@ use support::{SippTransport, Tandem, TcpPeer, UdpPeer, sipp};
 const CALLS: u32 = 10;
 
 fn sipp_rejected(transport: SippTransport) {
-    // T1 = 100 ms: a 480 whose ACK did not match would be retransmitted
+    // T1 = 100 ms: a 404 whose ACK did not match would be retransmitted
     // during the scenario's closing pause and show up in SIPp's trace.
     let tandem = Tandem::with_config(FAST_TIMERS);
     let target = match transport {
@@ -24,28 +24,25 @@ fn sipp_rejected(transport: SippTransport) {
     let seen = run
         .logs
         .lines()
-        .filter(|l| l.starts_with("INVITE 480"))
+        .filter(|l| l.starts_with("INVITE 404"))
         .count();
     assert_eq!(seen, CALLS as usize, "SIPp log:\n{}", run.logs);
-    // Each 480 arrived once: every ACK matched its INVITE transaction.
+    // Each 404 arrived once: every ACK matched its INVITE transaction.
     let finals = run
         .messages
         .lines()
-        .filter(|l| l.starts_with("SIP/2.0 480"))
+        .filter(|l| l.starts_with("SIP/2.0 404"))
         .count();
     assert_eq!(
         finals, CALLS as usize,
-        "480s seen by SIPp:\n{}",
+        "404s seen by SIPp:\n{}",
         run.messages
     );
     assert!(
         tandem.wait_for_log(Duration::from_secs(2), |l| {
-            l.iter()
-                .filter(|l| l.contains("Request answered.") && l.contains("method=INVITE"))
-                .count()
-                == CALLS as usize
+            l.iter().filter(|l| l.contains("Call not routed.")).count() == CALLS as usize
         }),
-        "one `Request answered.` per INVITE:\n{}",
+        "one `Call not routed.` per INVITE:\n{}",
         tandem.log_text()
     );
 }
@@ -64,7 +61,7 @@ fn sipp_invite_rejected_over_tcp() {
 const FAST_TIMERS: &str = "[sip]\nt1_ms = 100\nt2_ms = 400\nt4_ms = 500\n";
 
 #[test]
-fn udp_480_is_retransmitted_until_the_ack() {
+fn udp_404_is_retransmitted_until_the_ack() {
     let tandem = Tandem::with_config(FAST_TIMERS);
     let udp = UdpPeer::new(tandem.udp());
     let invite = udp.req("INVITE").sdp();
@@ -80,19 +77,19 @@ fn udp_480_is_retransmitted_until_the_ack() {
     );
 
     let first = udp.expect();
-    assert_eq!(first.status(), 480, "{}", first.text());
-    assert_eq!(first.reason(), "Temporarily Unavailable");
+    assert_eq!(first.status(), 404, "{}", first.text());
+    assert_eq!(first.reason(), "Not Found");
     invite.assert_answered_by(&first);
-    let tag = first.to_tag().expect("480 has a To tag");
+    let tag = first.to_tag().expect("404 has a To tag");
     assert!(!tag.is_empty());
     let sent_at = Instant::now();
 
-    // Without an ACK, Timer G retransmits the very same 480.
+    // Without an ACK, Timer G retransmits the very same 404.
     let mut copies = 0;
     while copies < 3 {
         let m = udp
             .recv(Duration::from_secs(2))
-            .unwrap_or_else(|| panic!("only {copies} retransmissions of the 480 arrived"));
+            .unwrap_or_else(|| panic!("only {copies} retransmissions of the 404 arrived"));
         assert_eq!(m.raw, first.raw, "a retransmission is byte-identical");
         copies += 1;
     }
@@ -103,7 +100,7 @@ fn udp_480_is_retransmitted_until_the_ack() {
         sent_at.elapsed()
     );
 
-    // The ACK (same branch, the 480's To tag) stops them (§17.2.1).
+    // The ACK (same branch, the 404's To tag) stops them (§17.2.1).
     udp.send_req(&invite.ack_for(&first));
     // One copy may already be on its way when the ACK arrives.
     let grace = Instant::now() + Duration::from_millis(50);
@@ -115,7 +112,7 @@ fn udp_480_is_retransmitted_until_the_ack() {
     // At T2 = 400 ms, three more would have come within 1.3 s.
     udp.expect_silence(Duration::from_millis(1300));
     assert_eq!(
-        tandem.count_log(&["Request answered.", invite.get("Call-ID")]),
+        tandem.count_log(&["Call not routed.", invite.get("Call-ID")]),
         1,
         "{}",
         tandem.log_text()
@@ -123,7 +120,7 @@ fn udp_480_is_retransmitted_until_the_ack() {
 }
 
 #[test]
-fn udp_480_retransmissions_stop_at_timer_h_without_ack() {
+fn udp_404_retransmissions_stop_at_timer_h_without_ack() {
     // T1 = 20 ms: Timer H (64·T1) gives up after 1.28 s.
     let tandem = Tandem::with_config("[sip]\nt1_ms = 20\nt2_ms = 100\n");
     let udp = UdpPeer::new(tandem.udp());
@@ -133,17 +130,17 @@ fn udp_480_retransmissions_stop_at_timer_h_without_ack() {
     let mut finals = 0;
     let mut last = start;
     while let Some(m) = udp.recv(Duration::from_millis(600)) {
-        if m.status() == 480 {
+        if m.status() == 404 {
             finals += 1;
             last = Instant::now();
         }
-        assert!(start.elapsed() < Duration::from_secs(5), "480s never stop");
+        assert!(start.elapsed() < Duration::from_secs(5), "404s never stop");
     }
     let span = last - start;
-    assert!(finals >= 8, "only {finals} copies of the 480");
+    assert!(finals >= 8, "only {finals} copies of the 404");
     assert!(
         span >= Duration::from_millis(900) && span <= Duration::from_millis(2500),
-        "480 retransmitted for {span:?}, expected about 64·T1 = 1.28 s"
+        "404 retransmitted for {span:?}, expected about 64·T1 = 1.28 s"
     );
 }
 
@@ -157,19 +154,17 @@ fn retransmitted_invite_is_absorbed() {
     udp.send_req(&invite);
     assert_eq!(udp.expect().status(), 100);
     let first = udp.expect();
-    assert_eq!(first.status(), 480);
+    assert_eq!(first.status(), 404);
 
     // The same INVITE again: the server transaction answers with its last
     // response; the transaction user never sees it.
     udp.send_req(&invite);
     let again = udp.expect();
-    assert_eq!(again.raw, first.raw, "the 480 is resent as it was");
+    assert_eq!(again.raw, first.raw, "the 404 is resent as it was");
     udp.expect_silence(Duration::from_millis(300));
     let answered = |l: &[String]| {
         l.iter()
-            .filter(|l| {
-                l.contains("Request answered.") && l.contains(&format!("call_id={call_id}"))
-            })
+            .filter(|l| l.contains("Call not routed.") && l.contains(&format!("call_id={call_id}")))
             .count()
     };
     assert!(tandem.wait_for_log(Duration::from_secs(2), |l| answered(l) >= 1));
@@ -183,13 +178,13 @@ fn retransmission_before_the_final_response_gets_the_last_response() {
     let udp = UdpPeer::new(tandem.udp());
     let invite = udp.req("INVITE").sdp();
     // Two copies back to back: whatever the timing, each copy is answered
-    // with the transaction's latest response and only one 480 is created.
+    // with the transaction's latest response and only one 404 is created.
     udp.send_req(&invite);
     udp.send_req(&invite);
     let mut tags = Vec::new();
     while let Some(m) = udp.recv(Duration::from_millis(400)) {
         invite.assert_answered_by(&m);
-        if m.status() == 480 {
+        if m.status() == 404 {
             tags.push(m.to_tag().expect("To tag"));
         }
     }
@@ -199,13 +194,13 @@ fn retransmission_before_the_final_response_gets_the_last_response() {
         "one transaction, one tag: {tags:?}"
     );
     assert_eq!(
-        tandem.count_log(&["Request answered.", invite.get("Call-ID")]),
+        tandem.count_log(&["Call not routed.", invite.get("Call-ID")]),
         1
     );
 }
 
 #[test]
-fn tcp_480_is_sent_once() {
+fn tcp_404_is_sent_once() {
     // Reliable transport: no Timer G (§17.2.1).
     let tandem = Tandem::with_config(FAST_TIMERS);
     let mut tcp = TcpPeer::connect(tandem.tcp());
@@ -213,7 +208,7 @@ fn tcp_480_is_sent_once() {
     tcp.send_req(&invite);
     assert_eq!(tcp.expect().status(), 100);
     let resp = tcp.expect();
-    assert_eq!(resp.status(), 480);
+    assert_eq!(resp.status(), 404);
     invite.assert_answered_by(&resp);
     assert!(resp.to_tag().is_some());
     assert!(
@@ -243,7 +238,7 @@ fn cancel_of_an_answered_invite_gets_200() {
     let invite = udp.req("INVITE").sdp();
     udp.send_req(&invite);
     let resp = udp.expect_final();
-    assert_eq!(resp.status(), 480);
+    assert_eq!(resp.status(), 404);
     // §9.2: the INVITE transaction exists (completed): 200 for the CANCEL,
     // no effect on the INVITE.
     let cancel = invite.cancel();
@@ -286,8 +281,8 @@ fn rfc2543_invite_without_branch_is_matched_too() {
     udp.send_req(&invite);
     assert_eq!(udp.expect().status(), 100);
     let first = udp.expect();
-    assert_eq!(first.status(), 480);
-    // A retransmission is absorbed: the same 480 again.
+    assert_eq!(first.status(), 404);
+    // A retransmission is absorbed: the same 404 again.
     udp.send_req(&invite);
     let again = udp.expect();
     assert_eq!(again.to_tag(), first.to_tag());
@@ -301,7 +296,7 @@ fn rfc2543_invite_without_branch_is_matched_too() {
     }
     udp.expect_silence(Duration::from_millis(1000));
     assert_eq!(
-        tandem.count_log(&["Request answered.", invite.get("Call-ID")]),
+        tandem.count_log(&["Call not routed.", invite.get("Call-ID")]),
         1
     );
 }

@@ -53,7 +53,7 @@ fn host_name_with_rport_gets_received_and_the_answer_comes_back() {
     assert_eq!(param(v, "received").as_deref(), Some("127.0.0.1"), "{v}");
     assert_eq!(param(v, "rport"), Some(udp.local.port().to_string()), "{v}");
 
-    // An INVITE too: the 100, the 480 and its retransmissions follow rport.
+    // An INVITE too: the 100, the 404 and its retransmissions follow rport.
     let invite = udp
         .req("INVITE")
         .sdp()
@@ -61,7 +61,7 @@ fn host_name_with_rport_gets_received_and_the_answer_comes_back() {
     udp.send_req(&invite);
     assert_eq!(udp.expect().status(), 100);
     let resp = udp.expect();
-    assert_eq!(resp.status(), 480);
+    assert_eq!(resp.status(), 404);
     invite.assert_answered_by(&resp);
     udp.send_req(&invite.ack_for(&resp));
 }

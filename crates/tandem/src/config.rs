@@ -20,6 +20,106 @@ pub(crate) struct Config {
     pub(crate) sip: SipConfig,
     /// Logging.
     pub(crate) log: LogConfig,
+    /// Static routes (`[[routes]]`), the no-script default.
+    pub(crate) routes: Vec<RouteConfig>,
+    /// Media relay (`[media]`).
+    pub(crate) media: MediaConfig,
+    /// Call limits (`[limits]`).
+    pub(crate) limits: LimitsConfig,
+    /// Status line (`[status]`).
+    pub(crate) status: StatusConfig,
+}
+
+/// One `[[routes]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RouteConfig {
+    /// Request-URI user prefix; longest wins; "" matches all.
+    #[serde(default)]
+    pub(crate) prefix: String,
+    /// Target URIs; `${user}` is the dialled user.
+    pub(crate) targets: Vec<String>,
+    /// `serial` (failover) or `parallel` (first 2xx wins).
+    #[serde(default = "default_mode")]
+    pub(crate) mode: String,
+    /// Seconds an attempt may ring before it is cancelled.
+    #[serde(default = "default_ring_timeout")]
+    pub(crate) timeout_s: u64,
+    /// `anchored` or `direct` for calls on this route (default: `[media] mode`).
+    #[serde(default)]
+    pub(crate) media: Option<String>,
+}
+
+fn default_mode() -> String {
+    "serial".into()
+}
+
+fn default_ring_timeout() -> u64 {
+    30
+}
+
+/// `[media]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct MediaConfig {
+    /// `anchored` (RTP through Tandem) or `direct` (SDP untouched).
+    pub(crate) mode: String,
+    /// Address the RTP sockets bind to.
+    pub(crate) address: String,
+    /// Address written into SDP (default: `address`).
+    pub(crate) advertise: Option<String>,
+    /// RTP port range, `MIN-MAX`.
+    pub(crate) ports: String,
+    /// Seconds without RTP after which a call is hung up.
+    pub(crate) inactivity_timeout_s: u64,
+}
+
+impl Default for MediaConfig {
+    fn default() -> MediaConfig {
+        MediaConfig {
+            mode: "anchored".into(),
+            address: "127.0.0.1".into(),
+            advertise: None,
+            ports: "20000-30000".into(),
+            inactivity_timeout_s: 60,
+        }
+    }
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct LimitsConfig {
+    /// Most calls at once.
+    pub(crate) max_calls: usize,
+    /// New calls per second per source address (0: no limit).
+    pub(crate) calls_per_second_per_source: u32,
+    /// Retry-After seconds in the 503 of a refused call.
+    pub(crate) retry_after_s: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> LimitsConfig {
+        LimitsConfig {
+            max_calls: 10_000,
+            calls_per_second_per_source: 0,
+            retry_after_s: 5,
+        }
+    }
+}
+
+/// `[status]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct StatusConfig {
+    /// Seconds between status lines (0: none).
+    pub(crate) interval_s: u64,
+}
+
+impl Default for StatusConfig {
+    fn default() -> StatusConfig {
+        StatusConfig { interval_s: 60 }
+    }
 }
 
 impl Default for Config {
@@ -28,6 +128,10 @@ impl Default for Config {
             listen: DEFAULT_LISTEN.iter().map(|s| s.to_string()).collect(),
             sip: SipConfig::default(),
             log: LogConfig::default(),
+            routes: Vec::new(),
+            media: MediaConfig::default(),
+            limits: LimitsConfig::default(),
+            status: StatusConfig::default(),
         }
     }
 }
@@ -98,6 +202,21 @@ pub(crate) struct Settings {
     pub(crate) transport: sip::transport::TransportConfig,
     /// Logging.
     pub(crate) log: LogConfig,
+    /// The B2BUA core.
+    pub(crate) core: b2bua::CoreConfig,
+    /// The media relay.
+    pub(crate) media: media::MediaConfig,
+}
+
+fn parse_mode(text: &str, field: &str, errors: &mut Vec<String>) -> b2bua::MediaMode {
+    match text {
+        "anchored" => b2bua::MediaMode::Anchored,
+        "direct" => b2bua::MediaMode::Direct,
+        other => {
+            errors.push(format!("{field} must be anchored or direct, not `{other}`"));
+            b2bua::MediaMode::Anchored
+        }
+    }
 }
 
 impl Config {
@@ -145,9 +264,90 @@ impl Config {
                 self.log.format
             ));
         }
+        let mut routes = Vec::new();
+        for (i, r) in self.routes.iter().enumerate() {
+            let mode = match r.mode.as_str() {
+                "serial" => b2bua::ForkMode::Serial,
+                "parallel" => b2bua::ForkMode::Parallel,
+                other => {
+                    errors.push(format!(
+                        "routes[{i}].mode must be serial or parallel, not `{other}`"
+                    ));
+                    b2bua::ForkMode::Serial
+                }
+            };
+            if r.targets.is_empty() {
+                errors.push(format!("routes[{i}].targets must name at least one target"));
+            }
+            for t in &r.targets {
+                if let Err(e) = b2bua::route::resolve(&t.replace("${user}", "user")) {
+                    errors.push(format!("routes[{i}].targets: {e}"));
+                }
+            }
+            let media = r
+                .media
+                .as_deref()
+                .map(|m| parse_mode(m, &format!("routes[{i}].media"), &mut errors));
+            routes.push(b2bua::Route {
+                prefix: r.prefix.clone(),
+                targets: r.targets.clone(),
+                mode,
+                timeout: Duration::from_secs(r.timeout_s.max(1)),
+                media,
+            });
+        }
+        let m = &self.media;
+        let media_mode = parse_mode(&m.mode, "media.mode", &mut errors);
+        let bind = m.address.parse::<std::net::IpAddr>().unwrap_or_else(|_| {
+            errors.push(format!(
+                "media.address `{}` is not an IP address",
+                m.address
+            ));
+            std::net::IpAddr::from([127, 0, 0, 1])
+        });
+        let advertise = match &m.advertise {
+            Some(a) => match a.parse::<std::net::IpAddr>() {
+                Ok(ip) => Some(ip),
+                Err(_) => {
+                    errors.push(format!("media.advertise `{a}` is not an IP address"));
+                    None
+                }
+            },
+            None => None,
+        };
+        let (port_min, port_max) = match m
+            .ports
+            .split_once('-')
+            .map(|(a, b)| (a.trim().parse::<u16>(), b.trim().parse::<u16>()))
+        {
+            Some((Ok(a), Ok(b))) if a < b && a >= 1024 => (a, b),
+            _ => {
+                errors.push(format!(
+                    "media.ports `{}` must be MIN-MAX with 1024 <= MIN < MAX",
+                    m.ports
+                ));
+                (20000, 30000)
+            }
+        };
         if !errors.is_empty() {
             return Err(errors);
         }
+        let core = b2bua::CoreConfig {
+            router: b2bua::Router::new(routes),
+            media: media_mode,
+            max_calls: self.limits.max_calls,
+            calls_per_second_per_source: self.limits.calls_per_second_per_source,
+            retry_after: self.limits.retry_after_s,
+            status_interval: (self.status.interval_s > 0)
+                .then(|| Duration::from_secs(self.status.interval_s)),
+        };
+        let media = media::MediaConfig {
+            bind,
+            advertise,
+            port_min,
+            port_max,
+            inactivity_timeout: Duration::from_secs(m.inactivity_timeout_s.max(1)),
+        };
         let transport = sip::transport::TransportConfig {
             max_message: s.max_message_size,
             tcp_idle_timeout: Duration::from_secs(s.tcp_idle_timeout_s.max(1)),
@@ -164,6 +364,8 @@ impl Config {
             },
             transport,
             log: self.log.clone(),
+            core,
+            media,
         })
     }
 }

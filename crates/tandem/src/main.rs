@@ -1,7 +1,6 @@
 //! The `tandem` binary: reads the configuration, starts logging, the
 //! transports and the transaction layer, and runs until SIGINT/SIGTERM.
 
-mod app;
 mod cli;
 mod config;
 
@@ -114,11 +113,11 @@ async fn run(settings: config::Settings) -> anyhow::Result<()> {
         ..LayerConfig::default()
     };
     let (layer, events) = TxLayer::spawn(transports.clone(), inbound_rx, layer_config);
-    let app = tokio::spawn(app::run(layer, events));
+    let engine = media::MediaEngine::new(settings.media.clone());
+    let _stats = b2bua::Dispatcher::spawn(layer, events, engine, settings.core.clone());
     signals.wait_for_shutdown().await;
     tracing::info!(message = "Shutting down.");
     transports.shutdown();
-    app.abort();
     Ok(())
 }
 

@@ -244,20 +244,19 @@ impl TxLayer {
         ClientTx { key, events: rx }
     }
 
-    /// Cancels a pending INVITE client transaction (§9.1). The CANCEL is a
-    /// transaction of its own; its events come on the returned handle.
-    pub fn cancel(&self, invite: &ClientTx) -> ClientTx {
-        let TxKey::Branch { branch, .. } = &invite.key else {
-            let (_, rx) = mpsc::unbounded_channel();
-            return ClientTx {
-                key: invite.key.clone(),
-                events: rx,
-            };
+    /// Cancels a pending INVITE client transaction (§9.1), named by its
+    /// key. The CANCEL is a transaction of its own; its events come on the
+    /// returned handle (a transport error if the INVITE is no longer
+    /// pending).
+    pub fn cancel(&self, invite: &TxKey) -> ClientTx {
+        let branch = match invite {
+            TxKey::Branch { branch, .. } => branch.clone(),
+            TxKey::Legacy { .. } => Bytes::new(),
         };
-        let key = TxKey::client(branch.clone(), Method::Cancel);
+        let key = TxKey::client(branch, Method::Cancel);
         let (tx, rx) = mpsc::unbounded_channel();
         let _ = self.cmds.send(Cmd::Cancel {
-            invite: invite.key.clone(),
+            invite: invite.clone(),
             key: key.clone(),
             events: tx,
         });

@@ -1,0 +1,485 @@
+//! One call: an actor task owning the A leg, every B-leg attempt, the media
+//! session and the timers. Every SIP event of the call is a [`CallMsg`] to
+//! this task, so the races between legs are settled here, in order.
+
+mod relay;
+mod setup;
+
+use crate::config::CoreConfig;
+use crate::dispatcher::DispatcherMsg;
+use crate::route::{ResolvedTarget, RouteDecision};
+use bytes::Bytes;
+use media::{MediaEngine, MediaSession};
+use sip::dialog::Dialog;
+use sip::message::{HeaderName, Message, Method};
+use sip::transaction::{ClientEvent, ClientTx, ServerTx, TxKey, TxLayer};
+use sip::transport::{Source, Target, TransportKind};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// How long a call waits for the BYEs and CANCELs of its ending.
+const ENDING_GRACE: Duration = Duration::from_secs(32);
+
+/// Which leg of a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum LegId {
+    /// The caller's dialog.
+    A,
+    /// The B-leg attempt with this index.
+    B(usize),
+}
+
+/// What the dispatcher and the client transactions tell a call.
+#[derive(Debug)]
+pub(crate) enum CallMsg {
+    /// A request inside one of the call's dialogs.
+    Request {
+        leg: LegId,
+        request: Message,
+        source: Source,
+        tx: ServerTx,
+    },
+    /// An ACK inside one of the call's dialogs.
+    Ack { leg: LegId, request: Message },
+    /// The caller cancelled the INVITE.
+    Cancelled,
+    /// The caller never ACKed our final response.
+    AckTimeout,
+    /// An event of a client transaction the call started.
+    Client { id: u64, event: ClientEvent },
+    /// That client transaction is over.
+    ClientDone { id: u64 },
+}
+
+/// What a client transaction of the call is for.
+#[derive(Debug)]
+enum Pending {
+    /// The INVITE of attempt `i`.
+    Invite(usize),
+    /// A CANCEL of an attempt (its answer does not matter).
+    Cancel,
+    /// A BYE on a leg.
+    Bye(LegId),
+    /// A request relayed from leg `from` to leg `to`; its answer goes back
+    /// through `tx`.
+    Relay {
+        from: LegId,
+        to: LegId,
+        request: Message,
+        tx: ServerTx,
+        answered: bool,
+        sent_cseq: u32,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AttemptState {
+    /// INVITE sent, nothing but 100 back.
+    Trying,
+    /// A provisional response came back.
+    Early,
+    /// Answered with a 2xx.
+    Answered,
+    /// Failed, cancelled or answered and torn down.
+    Done,
+}
+
+/// One B-leg attempt toward one target.
+#[derive(Debug)]
+struct Attempt {
+    target: ResolvedTarget,
+    invite: Message,
+    key: TxKey,
+    from_tag: String,
+    state: AttemptState,
+    dialog: Option<Dialog>,
+    deadline: Option<Instant>,
+    cancelled: bool,
+    timed_out: bool,
+    bye_sent: bool,
+}
+
+/// Where the call is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Routing and ringing: no final answer to A yet.
+    Setup,
+    /// A cancelled; waiting for the attempts to end.
+    Cancelling,
+    /// Answered on both legs.
+    Confirmed,
+    /// BYEs sent; waiting for their answers.
+    Ending,
+    /// Over.
+    Done,
+}
+
+/// A call.
+pub(crate) struct Call {
+    id: u64,
+    config: Arc<CoreConfig>,
+    layer: TxLayer,
+    engine: MediaEngine,
+    media: Option<MediaSession>,
+    control: mpsc::UnboundedSender<DispatcherMsg>,
+    me: mpsc::UnboundedSender<CallMsg>,
+    a_invite: Message,
+    a_source: Source,
+    a_tx: ServerTx,
+    a_tag: String,
+    a_dialog: Option<Dialog>,
+    a_bye_sent: bool,
+    decision: RouteDecision,
+    next_target: usize,
+    attempts: Vec<Attempt>,
+    winner: Option<usize>,
+    b_offer: Option<Bytes>,
+    failures: Vec<(u16, String)>,
+    pending: HashMap<u64, Pending>,
+    next_id: u64,
+    state: State,
+    ending_deadline: Option<Instant>,
+    call_id: String,
+}
+
+impl Call {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        id: u64,
+        config: Arc<CoreConfig>,
+        layer: TxLayer,
+        engine: MediaEngine,
+        control: mpsc::UnboundedSender<DispatcherMsg>,
+        me: mpsc::UnboundedSender<CallMsg>,
+        a_invite: Message,
+        a_source: Source,
+        a_tx: ServerTx,
+        decision: RouteDecision,
+    ) -> Call {
+        let call_id = a_invite
+            .call_id()
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .unwrap_or_default();
+        let a_tag = a_tx.to_tag().to_string();
+        Call {
+            id,
+            config,
+            layer,
+            engine,
+            media: None,
+            control,
+            me,
+            a_invite,
+            a_source,
+            a_tx,
+            a_tag,
+            a_dialog: None,
+            a_bye_sent: false,
+            decision,
+            next_target: 0,
+            attempts: Vec::new(),
+            winner: None,
+            b_offer: None,
+            failures: Vec::new(),
+            pending: HashMap::new(),
+            next_id: 1,
+            state: State::Setup,
+            ending_deadline: None,
+            call_id,
+        }
+    }
+
+    /// Runs the call to its end.
+    pub(crate) async fn run(mut self, mut rx: mpsc::UnboundedReceiver<CallMsg>) {
+        let span = tracing::info_span!("call", call_id = %self.call_id);
+        let _enter = span.enter();
+        self.start().await;
+        while self.state != State::Done {
+            let deadline = self.next_deadline();
+            let media_watch = self.state == State::Confirmed && self.media.is_some();
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(msg) => self.on_msg(msg).await,
+                    None => break,
+                },
+                _ = sleep_until_opt(deadline) => self.on_deadline().await,
+                _ = media_inactive(self.media.as_ref()), if media_watch => {
+                    tracing::info!(message = "No media for too long, hanging up.");
+                    self.hangup_both();
+                }
+            }
+        }
+        drop(self.media.take());
+        tracing::debug!(message = "Call ended.");
+        let _ = self.control.send(DispatcherMsg::Ended { call: self.id });
+    }
+
+    async fn on_msg(&mut self, msg: CallMsg) {
+        match msg {
+            CallMsg::Request {
+                leg,
+                request,
+                source,
+                tx,
+            } => self.on_request(leg, request, source, tx).await,
+            CallMsg::Ack { leg, request } => self.on_ack(leg, request),
+            CallMsg::Cancelled => self.on_cancel(),
+            CallMsg::AckTimeout => {
+                tracing::info!(message = "Caller never acknowledged the answer, hanging up.");
+                self.hangup_both();
+            }
+            CallMsg::Client { id, event } => self.on_client(id, event).await,
+            CallMsg::ClientDone { id } => {
+                self.pending.remove(&id);
+                self.check_done();
+            }
+        }
+    }
+
+    /// Starts a client transaction's event forwarding into this call.
+    fn track(&mut self, mut tx: ClientTx, pending: Pending) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.pending.insert(id, pending);
+        let me = self.me.clone();
+        tokio::spawn(async move {
+            while let Some(event) = tx.next().await {
+                if me.send(CallMsg::Client { id, event }).is_err() {
+                    return;
+                }
+            }
+            let _ = me.send(CallMsg::ClientDone { id });
+        });
+        id
+    }
+
+    async fn on_client(&mut self, id: u64, event: ClientEvent) {
+        let Some(pending) = self.pending.get(&id) else {
+            return;
+        };
+        match pending {
+            Pending::Invite(i) => {
+                let i = *i;
+                self.on_attempt_event(i, event).await;
+            }
+            Pending::Cancel => {}
+            Pending::Bye(leg) => {
+                let leg = *leg;
+                let done = match &event {
+                    ClientEvent::Response(r) => r.code().is_some_and(|c| c >= 200),
+                    _ => true,
+                };
+                if done {
+                    self.pending.remove(&id);
+                    tracing::debug!(message = "BYE finished.", ?leg);
+                    self.check_done();
+                }
+            }
+            Pending::Relay { .. } => self.on_relay_event(id, event).await,
+        }
+    }
+
+    fn on_ack(&mut self, leg: LegId, request: Message) {
+        // ACKs of relayed re-INVITE answers need nothing: the other leg's
+        // 2xx was ACKed when it arrived. Late offers are not relayed yet.
+        if !request.body.is_empty() {
+            tracing::debug!(message = "ACK with a body ignored.", ?leg);
+        }
+    }
+
+    fn on_cancel(&mut self) {
+        if self.state != State::Setup {
+            return;
+        }
+        tracing::info!(message = "Caller cancelled.");
+        self.a_tx.reply(487, "Request Terminated");
+        self.state = State::Cancelling;
+        for i in 0..self.attempts.len() {
+            self.cancel_attempt(i);
+        }
+        self.ending_deadline = Some(Instant::now() + ENDING_GRACE);
+        self.check_done();
+    }
+
+    /// Sends a CANCEL for a pending attempt.
+    fn cancel_attempt(&mut self, i: usize) {
+        let Some(a) = self.attempts.get_mut(i) else {
+            return;
+        };
+        if a.cancelled || !matches!(a.state, AttemptState::Trying | AttemptState::Early) {
+            return;
+        }
+        a.cancelled = true;
+        a.deadline = None;
+        let tx = self.layer.cancel(&a.key);
+        self.track(tx, Pending::Cancel);
+    }
+
+    /// BYE on every confirmed leg; the call ends when they are answered.
+    fn hangup_both(&mut self) {
+        if matches!(self.state, State::Ending | State::Done) {
+            return;
+        }
+        self.fail_pending_relays();
+        if self.a_dialog.is_some() && !self.a_bye_sent {
+            self.send_bye(LegId::A);
+        }
+        if let Some(w) = self.winner {
+            self.send_bye(LegId::B(w));
+        }
+        self.state = State::Ending;
+        self.ending_deadline = Some(Instant::now() + ENDING_GRACE);
+        self.check_done();
+    }
+
+    fn send_bye(&mut self, leg: LegId) {
+        let Some(dialog) = self.dialog_mut(leg) else {
+            return;
+        };
+        let mut bye = dialog.request(Method::Bye);
+        bye.headers.push(HeaderName::UserAgent, sip::USER_AGENT);
+        let target = dialog.target;
+        match leg {
+            LegId::A => self.a_bye_sent = true,
+            LegId::B(i) => {
+                if let Some(a) = self.attempts.get_mut(i) {
+                    a.bye_sent = true;
+                }
+            }
+        }
+        let tx = self.layer.send_request(bye, target);
+        self.track(tx, Pending::Bye(leg));
+    }
+
+    /// Answers every relayed request still waiting, because the call ends.
+    fn fail_pending_relays(&mut self) {
+        for p in self.pending.values_mut() {
+            if let Pending::Relay {
+                request,
+                tx,
+                answered,
+                ..
+            } = p
+                && !*answered
+            {
+                *answered = true;
+                if request.method() == Some(&Method::Invite) {
+                    tx.reply(487, "Request Terminated");
+                } else {
+                    tx.reply(481, "Call/Transaction Does Not Exist");
+                }
+            }
+        }
+    }
+
+    fn dialog_mut(&mut self, leg: LegId) -> Option<&mut Dialog> {
+        match leg {
+            LegId::A => self.a_dialog.as_mut(),
+            LegId::B(i) => self.attempts.get_mut(i).and_then(|a| a.dialog.as_mut()),
+        }
+    }
+
+    /// Our tag on a leg (To tag toward A, From tag toward B).
+    fn local_tag(&self, leg: LegId) -> String {
+        match leg {
+            LegId::A => self.a_tag.clone(),
+            LegId::B(i) => self
+                .attempts
+                .get(i)
+                .map(|a| a.from_tag.clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The leg on the other side of `leg`.
+    fn other(&self, leg: LegId) -> Option<LegId> {
+        match leg {
+            LegId::A => self.winner.map(LegId::B),
+            LegId::B(i) if Some(i) == self.winner => Some(LegId::A),
+            LegId::B(_) => None,
+        }
+    }
+
+    /// Our Contact toward a peer.
+    fn contact_for(&self, target: &Target) -> Bytes {
+        let sent_by = self
+            .layer
+            .transports()
+            .sent_by(target.kind, target.addr)
+            .unwrap_or(target.addr);
+        let transport = match target.kind {
+            TransportKind::Udp => "",
+            TransportKind::Tcp => ";transport=tcp",
+        };
+        Bytes::from(format!("<sip:tandem@{sent_by}{transport}>"))
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let attempts = self
+            .attempts
+            .iter()
+            .filter(|a| matches!(a.state, AttemptState::Trying | AttemptState::Early))
+            .filter_map(|a| a.deadline);
+        attempts.chain(self.ending_deadline).min()
+    }
+
+    async fn on_deadline(&mut self) {
+        let now = Instant::now();
+        if self.ending_deadline.is_some_and(|d| d <= now) {
+            tracing::info!(message = "Call ending timed out; forgetting it.");
+            self.state = State::Done;
+            return;
+        }
+        let expired: Vec<usize> = self
+            .attempts
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| matches!(a.state, AttemptState::Trying | AttemptState::Early))
+            .filter(|(_, a)| a.deadline.is_some_and(|d| d <= now))
+            .map(|(i, _)| i)
+            .collect();
+        for i in expired {
+            tracing::info!(
+                message = "No answer in time, cancelling attempt.",
+                attempt = i
+            );
+            if let Some(a) = self.attempts.get_mut(i) {
+                a.timed_out = true;
+            }
+            self.cancel_attempt(i);
+            self.failures.push((480, "Temporarily Unavailable".into()));
+            self.attempt_over(i).await;
+        }
+    }
+
+    /// Ends the call once nothing is left to wait for.
+    fn check_done(&mut self) {
+        let waiting_attempts = self
+            .attempts
+            .iter()
+            .any(|a| matches!(a.state, AttemptState::Trying | AttemptState::Early));
+        let waiting_byes = self.pending.values().any(|p| matches!(p, Pending::Bye(_)));
+        match self.state {
+            State::Cancelling if !waiting_attempts => self.state = State::Done,
+            State::Ending if !waiting_byes && !waiting_attempts => self.state = State::Done,
+            _ => {}
+        }
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn media_inactive(media: Option<&MediaSession>) {
+    match media {
+        Some(m) => m.inactive().await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,336 @@
+//! Call setup: the B-leg attempts (serial or parallel), their responses,
+//! the answer relayed to A, and failure selection.
+
+use super::{Attempt, AttemptState, Call, LegId, Pending, State};
+use crate::config::MediaMode;
+use crate::dispatcher::DispatcherMsg;
+use crate::passthrough::copy_headers;
+use crate::route::ForkMode;
+use bytes::Bytes;
+use media::Side;
+use sip::dialog::Dialog;
+use sip::message::{HeaderName, Message, Method};
+use sip::transaction::ClientEvent;
+use sip::transport::Target;
+use tokio::time::Instant;
+
+fn token() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+/// Lower is better (RFC 3261 §16.7, simplified): a global failure beats a
+/// client error, which beats a server error; a timeout is the last resort.
+fn failure_rank(code: u16) -> u8 {
+    match code {
+        600..=699 => 0,
+        408 => 3,
+        400..=499 => 1,
+        _ => 2,
+    }
+}
+
+impl Call {
+    /// Prepares the media and sends the first attempt(s).
+    pub(super) async fn start(&mut self) {
+        if self.decision.media.unwrap_or(self.config.media) == MediaMode::Anchored {
+            self.media = Some(self.engine.session());
+        }
+        if !self.a_invite.body.is_empty() {
+            let body = self.a_invite.body.clone();
+            match self.sdp_toward_other(Side::A, &body).await {
+                Ok(sdp) => self.b_offer = Some(sdp),
+                Err(e) => {
+                    tracing::info!(message = "Caller's SDP refused.", error = %e);
+                    self.a_tx.reply(488, "Not Acceptable Here");
+                    self.state = State::Done;
+                    return;
+                }
+            }
+        }
+        match self.decision.mode {
+            ForkMode::Serial => {
+                self.launch_next();
+            }
+            ForkMode::Parallel => while self.launch_next() {},
+        }
+        if self.attempts.is_empty() {
+            self.a_tx.reply(500, "Server Internal Error");
+            self.state = State::Done;
+        }
+    }
+
+    /// Rewrites SDP from side `from` for the other side (or passes it
+    /// through with direct media).
+    pub(super) async fn sdp_toward_other(
+        &self,
+        from: Side,
+        sdp: &Bytes,
+    ) -> Result<Bytes, media::MediaError> {
+        match &self.media {
+            Some(m) => m.rewrite_sdp(from, sdp).await,
+            None => Ok(sdp.clone()),
+        }
+    }
+
+    /// Sends the INVITE to the next target; false when none is left.
+    pub(super) fn launch_next(&mut self) -> bool {
+        let Some(target) = self.decision.targets.get(self.next_target).cloned() else {
+            return false;
+        };
+        self.next_target += 1;
+        let index = self.attempts.len();
+        let call_id = format!("{}@tandem", token());
+        let from_tag = token();
+        let contact = self.contact_for(&target.target);
+        let a = &self.a_invite;
+        let from = a.from_hdr();
+        let user = from
+            .as_ref()
+            .and_then(|f| f.uri.user_str().map(str::to_string))
+            .unwrap_or_else(|| "anonymous".into());
+        let display =
+            from.and_then(|f| f.display.map(|d| String::from_utf8_lossy(&d).into_owned()));
+        let sent_by = self
+            .layer
+            .transports()
+            .sent_by(target.target.kind, target.target.addr)
+            .unwrap_or(target.target.addr);
+        let host = match sent_by.ip() {
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            std::net::IpAddr::V4(ip) => ip.to_string(),
+        };
+        let mut invite = Message::request(Method::Invite, target.uri.clone());
+        let max_forwards = a.max_forwards().unwrap_or(70).saturating_sub(1).max(1);
+        invite
+            .headers
+            .push(HeaderName::MaxForwards, max_forwards.to_string());
+        let from_value = match display {
+            Some(d) => format!("{d} <sip:{user}@{host}>;tag={from_tag}"),
+            None => format!("<sip:{user}@{host}>;tag={from_tag}"),
+        };
+        invite.headers.push(HeaderName::From, from_value);
+        invite
+            .headers
+            .push(HeaderName::To, format!("<{}>", target.uri));
+        invite.headers.push(HeaderName::CallId, call_id.clone());
+        invite.headers.push(HeaderName::CSeq, "1 INVITE");
+        invite.headers.push(HeaderName::Contact, contact);
+        invite.headers.push(
+            HeaderName::Allow,
+            sip::uas::UasPolicy::default().allow_value(),
+        );
+        copy_headers(a, &mut invite.headers);
+        invite.headers.push(HeaderName::UserAgent, sip::USER_AGENT);
+        if let Some(sdp) = &self.b_offer {
+            invite.set_body("application/sdp", sdp.clone());
+        }
+        let tx = self.layer.send_request(invite.clone(), target.target);
+        let key = tx.key().clone();
+        let _ = self.control.send(DispatcherMsg::Register {
+            call: self.id,
+            key: (Bytes::from(call_id), Bytes::from(from_tag.clone())),
+            leg: LegId::B(index),
+        });
+        tracing::info!(message = "Calling.", attempt = index, target = %target.uri);
+        self.attempts.push(Attempt {
+            target,
+            invite,
+            key,
+            from_tag,
+            state: AttemptState::Trying,
+            dialog: None,
+            deadline: Some(Instant::now() + self.decision.timeout),
+            cancelled: false,
+            timed_out: false,
+            bye_sent: false,
+        });
+        self.track(tx, Pending::Invite(index));
+        true
+    }
+
+    /// A response (or failure) of attempt `i`'s INVITE.
+    pub(super) async fn on_attempt_event(&mut self, i: usize, event: ClientEvent) {
+        let resp = match event {
+            ClientEvent::Response(r) => r,
+            ClientEvent::Timeout => return self.attempt_failed(i, 408, "Request Timeout").await,
+            ClientEvent::TransportError => {
+                return self.attempt_failed(i, 503, "Service Unavailable").await;
+            }
+        };
+        let Some(code) = resp.code() else { return };
+        match code {
+            100 => {}
+            101..=199 => self.on_provisional(i, resp).await,
+            200..=299 => self.on_attempt_2xx(i, resp).await,
+            _ => {
+                let reason = resp.reason().unwrap_or_default();
+                self.attempt_failed(i, code, &reason).await;
+            }
+        }
+    }
+
+    async fn on_provisional(&mut self, i: usize, resp: Message) {
+        let Some(a) = self.attempts.get_mut(i) else {
+            return;
+        };
+        if a.state == AttemptState::Trying {
+            a.state = AttemptState::Early;
+        }
+        if a.cancelled || self.state != State::Setup || self.winner.is_some() {
+            return;
+        }
+        let code = resp.code().unwrap_or(180);
+        let reason = resp.reason().unwrap_or_default();
+        let mut out = Message::response_to(&self.a_invite, code, &reason, Some(&self.a_tag));
+        out.headers.push(
+            HeaderName::Contact,
+            self.contact_for(&a_target(&self.a_source)),
+        );
+        copy_headers(&resp, &mut out.headers);
+        if !resp.body.is_empty() {
+            match self.sdp_toward_other(Side::B, &resp.body).await {
+                Ok(sdp) => out.set_body("application/sdp", sdp),
+                Err(e) => tracing::info!(message = "Early media SDP refused.", error = %e),
+            }
+        }
+        self.a_tx.respond(out);
+    }
+
+    async fn on_attempt_2xx(&mut self, i: usize, resp: Message) {
+        let Some(a) = self.attempts.get_mut(i) else {
+            return;
+        };
+        // A retransmitted 2xx (our ACK was lost): ACK it again.
+        if let Some(d) = &a.dialog
+            && resp.to_tag().as_deref() == Some(&d.remote_tag[..])
+        {
+            let ack = d.ack(1);
+            let target = d.target;
+            self.layer.send_stateless(ack, target);
+            return;
+        }
+        let target = a.target.target;
+        let contact = self.contact_for(&target);
+        let a = &mut self.attempts[i];
+        let Some(dialog) = Dialog::uac(&a.invite, &resp, a.target.target, contact) else {
+            tracing::warn!(
+                message = "2xx without the headers of a dialog.",
+                attempt = i
+            );
+            return;
+        };
+        self.layer.send_stateless(dialog.ack(1), dialog.target);
+        a.dialog = Some(dialog);
+        a.deadline = None;
+        if self.winner.is_some() || self.state != State::Setup {
+            // A loser's 2xx, or one that crossed the CANCEL: ACK, then BYE.
+            tracing::info!(
+                message = "Late 2xx: acknowledging and hanging up.",
+                attempt = i
+            );
+            a.state = AttemptState::Done;
+            self.send_bye(LegId::B(i));
+            self.check_done();
+            return;
+        }
+        a.state = AttemptState::Answered;
+        self.winner = Some(i);
+        self.on_answer(i, resp).await;
+    }
+
+    /// The winning 2xx: answer A, cancel the other attempts.
+    async fn on_answer(&mut self, i: usize, resp: Message) {
+        let code = resp.code().unwrap_or(200);
+        let reason = resp.reason().unwrap_or_else(|| "OK".into());
+        let a_target = a_target(&self.a_source);
+        let contact = self.contact_for(&a_target);
+        let mut ok = Message::response_to(&self.a_invite, code, &reason, Some(&self.a_tag));
+        ok.headers.push(HeaderName::Contact, contact.clone());
+        ok.headers.push(
+            HeaderName::Allow,
+            sip::uas::UasPolicy::default().allow_value(),
+        );
+        copy_headers(&resp, &mut ok.headers);
+        if !resp.body.is_empty() {
+            match self.sdp_toward_other(Side::B, &resp.body).await {
+                Ok(sdp) => ok.set_body("application/sdp", sdp),
+                Err(e) => {
+                    tracing::warn!(message = "Callee's SDP refused; hanging up.", error = %e);
+                    self.a_tx.reply(488, "Not Acceptable Here");
+                    self.state = State::Confirmed;
+                    self.a_dialog = None;
+                    self.hangup_both();
+                    return;
+                }
+            }
+        }
+        self.a_tx.respond(ok);
+        self.a_dialog = Dialog::uas(&self.a_invite, &self.a_tag, a_target, contact);
+        self.state = State::Confirmed;
+        tracing::info!(message = "Answered.", attempt = i);
+        for j in 0..self.attempts.len() {
+            if j != i {
+                self.cancel_attempt(j);
+            }
+        }
+    }
+
+    async fn attempt_failed(&mut self, i: usize, code: u16, reason: &str) {
+        let Some(a) = self.attempts.get_mut(i) else {
+            return;
+        };
+        if a.state == AttemptState::Done {
+            return;
+        }
+        let timed_out = a.timed_out;
+        a.state = AttemptState::Done;
+        a.deadline = None;
+        if !timed_out {
+            tracing::info!(message = "Attempt failed.", attempt = i, code);
+            self.failures.push((code, reason.to_string()));
+        }
+        self.attempt_over(i).await;
+    }
+
+    /// After attempt `i` ended without winning: next target, or the best
+    /// failure to A.
+    pub(super) async fn attempt_over(&mut self, _i: usize) {
+        match self.state {
+            State::Setup if self.winner.is_none() => {
+                if self.decision.mode == ForkMode::Serial && self.launch_next() {
+                    return;
+                }
+                let pending = self.attempts.iter().any(|a| {
+                    matches!(a.state, AttemptState::Trying | AttemptState::Early) && !a.cancelled
+                });
+                if pending {
+                    return;
+                }
+                let (code, reason) = self
+                    .failures
+                    .iter()
+                    .rev()
+                    .min_by_key(|(c, _)| failure_rank(*c))
+                    .cloned()
+                    .unwrap_or((480, "Temporarily Unavailable".into()));
+                tracing::info!(message = "Call failed.", code);
+                self.a_tx.reply(code, &reason);
+                self.state = State::Cancelling;
+                self.ending_deadline = Some(Instant::now() + super::ENDING_GRACE);
+                self.check_done();
+            }
+            _ => self.check_done(),
+        }
+    }
+}
+
+/// Where requests to the caller go: back to where its INVITE came from
+/// (over the same connection for TCP), which also works behind NAT.
+pub(crate) fn a_target(source: &sip::transport::Source) -> Target {
+    Target {
+        kind: source.kind,
+        addr: source.remote,
+        conn: source.conn,
+        local: Some(source.local),
+    }
+}

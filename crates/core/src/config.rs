@@ -1,0 +1,43 @@
+//! Settings of the B2BUA core.
+
+use crate::route::Router;
+use std::time::Duration;
+
+/// Whether Tandem relays the media or leaves SDP alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaMode {
+    /// SDP rewritten, RTP/RTCP relayed through Tandem (the default).
+    Anchored,
+    /// SDP passed through: media flows between the endpoints.
+    Direct,
+}
+
+/// Settings of the core.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// Static routes (the no-script default).
+    pub router: Router,
+    /// Anchored or direct media.
+    pub media: MediaMode,
+    /// Most calls at once; more get 503 with Retry-After.
+    pub max_calls: usize,
+    /// New calls per second one source address may start (0: no limit).
+    pub calls_per_second_per_source: u32,
+    /// Seconds in the Retry-After of a 503 for limits.
+    pub retry_after: u32,
+    /// How often a status line (calls, ports, transactions) is logged.
+    pub status_interval: Option<Duration>,
+}
+
+impl Default for CoreConfig {
+    fn default() -> CoreConfig {
+        CoreConfig {
+            router: Router::default(),
+            media: MediaMode::Anchored,
+            max_calls: 10_000,
+            calls_per_second_per_source: 0,
+            retry_after: 5,
+            status_interval: Some(Duration::from_secs(60)),
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! The transaction user: new INVITEs become calls (after limits and
+//! routing), everything else goes to the call that owns its dialog.
+
+use crate::call::{Call, CallMsg, LegId};
+use crate::config::CoreConfig;
+use crate::limits::RateLimiter;
+use bytes::Bytes;
+use media::MediaEngine;
+use sip::message::{HeaderName, Message, Method};
+use sip::transaction::{TuEvent, TxKey, TxLayer};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use tokio::sync::mpsc;
+
+/// Counters the dispatcher keeps, readable from anywhere without a lock.
+#[derive(Debug, Default)]
+pub struct CoreStats {
+    /// Calls alive now.
+    pub active_calls: AtomicUsize,
+    /// Calls started since start-up.
+    pub total_calls: AtomicU64,
+    /// INVITEs refused by limits (503).
+    pub rejected_by_limits: AtomicU64,
+}
+
+/// A dialog as the dispatcher indexes it: Call-ID and our tag.
+pub(crate) type DialogKey = (Bytes, Bytes);
+
+/// What calls tell the dispatcher.
+#[derive(Debug)]
+pub(crate) enum DispatcherMsg {
+    /// Route requests of this dialog to the call's leg.
+    Register {
+        call: u64,
+        key: DialogKey,
+        leg: LegId,
+    },
+    /// The call is over: forget everything about it.
+    Ended { call: u64 },
+}
+
+struct CallEntry {
+    tx: mpsc::UnboundedSender<CallMsg>,
+    keys: Vec<DialogKey>,
+    invite: TxKey,
+}
+
+/// The transaction user of the SIP layer.
+pub struct Dispatcher {
+    layer: TxLayer,
+    media: MediaEngine,
+    config: Arc<CoreConfig>,
+    stats: Arc<CoreStats>,
+    calls: HashMap<u64, CallEntry>,
+    dialogs: HashMap<DialogKey, (u64, LegId)>,
+    invites: HashMap<TxKey, u64>,
+    limiter: RateLimiter,
+    next_call: u64,
+    control_tx: mpsc::UnboundedSender<DispatcherMsg>,
+}
+
+impl Dispatcher {
+    /// Starts the dispatcher on the layer's event queue.
+    pub fn spawn(
+        layer: TxLayer,
+        events: mpsc::Receiver<TuEvent>,
+        media: MediaEngine,
+        config: CoreConfig,
+    ) -> Arc<CoreStats> {
+        let stats = Arc::new(CoreStats::default());
+        let (control_tx, control_rx) = mpsc::unbounded_channel();
+        let limiter = RateLimiter::new(config.calls_per_second_per_source);
+        let d = Dispatcher {
+            layer,
+            media,
+            config: Arc::new(config),
+            stats: stats.clone(),
+            calls: HashMap::new(),
+            dialogs: HashMap::new(),
+            invites: HashMap::new(),
+            limiter,
+            next_call: 1,
+            control_tx,
+        };
+        tokio::spawn(d.run(events, control_rx));
+        stats
+    }
+
+    async fn run(
+        mut self,
+        mut events: mpsc::Receiver<TuEvent>,
+        mut control: mpsc::UnboundedReceiver<DispatcherMsg>,
+    ) {
+        let interval = self.config.status_interval;
+        let mut status =
+            tokio::time::interval(interval.unwrap_or(std::time::Duration::from_secs(3600)));
+        status.tick().await;
+        loop {
+            tokio::select! {
+                ev = events.recv() => match ev {
+                    Some(ev) => self.on_event(ev),
+                    None => return,
+                },
+                Some(msg) = control.recv() => self.on_control(msg),
+                _ = status.tick() => {
+                    self.limiter.prune(tokio::time::Instant::now());
+                    if interval.is_some() {
+                        self.log_status().await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn log_status(&self) {
+        let tx = self.layer.stats().await;
+        tracing::info!(
+            message = "Status.",
+            calls = self.calls.len(),
+            total_calls = self.stats.total_calls.load(Ordering::Relaxed),
+            media_sessions = self.media.sessions(),
+            media_ports = self.media.ports_in_use(),
+            server_transactions = tx.server,
+            client_transactions = tx.client,
+            dialogs = self.dialogs.len(),
+        );
+    }
+
+    fn on_control(&mut self, msg: DispatcherMsg) {
+        match msg {
+            DispatcherMsg::Register { call, key, leg } => {
+                if let Some(entry) = self.calls.get_mut(&call) {
+                    entry.keys.push(key.clone());
+                    self.dialogs.insert(key, (call, leg));
+                }
+            }
+            DispatcherMsg::Ended { call } => {
+                if let Some(entry) = self.calls.remove(&call) {
+                    for key in entry.keys {
+                        self.dialogs.remove(&key);
+                    }
+                    self.invites.remove(&entry.invite);
+                }
+                self.stats
+                    .active_calls
+                    .store(self.calls.len(), Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn on_event(&mut self, ev: TuEvent) {
+        match ev {
+            TuEvent::Request {
+                request,
+                source,
+                tx,
+            } => {
+                let method = request.method().cloned().unwrap_or(Method::Options);
+                if let Some(to_tag) = request.to_tag() {
+                    let key = dialog_key(&request, to_tag);
+                    match key.and_then(|k| self.dialogs.get(&k)).copied() {
+                        Some((call, leg)) => self.send_to_call(
+                            call,
+                            CallMsg::Request {
+                                leg,
+                                request,
+                                source,
+                                tx,
+                            },
+                        ),
+                        None => tx.reply(481, "Call/Transaction Does Not Exist"),
+                    }
+                    return;
+                }
+                match method {
+                    Method::Invite => self.new_call(request, source, tx),
+                    // No out-of-dialog MESSAGE routing yet.
+                    Method::Message => tx.reply(480, "Temporarily Unavailable"),
+                    _ => tx.reply(481, "Call/Transaction Does Not Exist"),
+                }
+            }
+            TuEvent::Ack { request, .. } => {
+                let key = request.to_tag().and_then(|t| dialog_key(&request, t));
+                if let Some((call, leg)) = key.and_then(|k| self.dialogs.get(&k)).copied() {
+                    self.send_to_call(call, CallMsg::Ack { leg, request });
+                }
+            }
+            TuEvent::Cancelled { invite } => {
+                if let Some(call) = self.invites.get(&invite).copied() {
+                    self.send_to_call(call, CallMsg::Cancelled);
+                }
+            }
+            TuEvent::AckTimeout { invite } => {
+                if let Some(call) = self.invites.get(&invite).copied() {
+                    self.send_to_call(call, CallMsg::AckTimeout);
+                }
+            }
+        }
+    }
+
+    fn send_to_call(&mut self, call: u64, msg: CallMsg) {
+        if let Some(entry) = self.calls.get(&call) {
+            let _ = entry.tx.send(msg);
+        }
+    }
+
+    fn new_call(
+        &mut self,
+        request: Message,
+        source: sip::transport::Source,
+        tx: sip::transaction::ServerTx,
+    ) {
+        let retry_after = self.config.retry_after.to_string();
+        if self.calls.len() >= self.config.max_calls
+            || !self
+                .limiter
+                .allow(source.remote.ip(), tokio::time::Instant::now())
+        {
+            self.stats
+                .rejected_by_limits
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(message = "Call refused by limits.", remote = %source.remote);
+            tx.reply_with(
+                503,
+                "Service Unavailable",
+                vec![(HeaderName::RetryAfter, retry_after)],
+            );
+            return;
+        }
+        let user = request
+            .uri()
+            .and_then(|u| u.user_str())
+            .unwrap_or_default()
+            .to_string();
+        let decision = match self.config.router.route(&user) {
+            Ok(d) => d,
+            Err(e) => {
+                let call_id = request
+                    .call_id()
+                    .map(|c| String::from_utf8_lossy(c).into_owned())
+                    .unwrap_or_default();
+                tracing::info!(message = "Call not routed.", user = %user, call_id = %call_id, error = %e);
+                let (code, reason) = match e {
+                    crate::route::RouteError::NoRoute(_) => (404, "Not Found"),
+                    crate::route::RouteError::BadTarget(_) => (500, "Server Internal Error"),
+                };
+                tx.reply(code, reason);
+                return;
+            }
+        };
+        let id = self.next_call;
+        self.next_call += 1;
+        let (call_tx, call_rx) = mpsc::unbounded_channel();
+        let a_key = dialog_key(&request, Bytes::copy_from_slice(tx.to_tag().as_bytes()));
+        let mut keys = Vec::new();
+        if let Some(k) = a_key.as_ref().map(detached) {
+            self.dialogs.insert(k.clone(), (id, LegId::A));
+            keys.push(k);
+        }
+        self.invites.insert(tx.key().clone(), id);
+        self.calls.insert(
+            id,
+            CallEntry {
+                tx: call_tx.clone(),
+                keys,
+                invite: tx.key().clone(),
+            },
+        );
+        self.stats.total_calls.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .active_calls
+            .store(self.calls.len(), Ordering::Relaxed);
+        let call = Call::new(
+            id,
+            self.config.clone(),
+            self.layer.clone(),
+            self.media.clone(),
+            self.control_tx.clone(),
+            call_tx,
+            request,
+            source,
+            tx,
+            decision,
+        );
+        tokio::spawn(call.run(call_rx));
+    }
+}
+
+/// The dialog key of a request, sharing its buffer (for lookups).
+fn dialog_key(request: &Message, local_tag: Bytes) -> Option<DialogKey> {
+    Some((request.call_id()?.clone(), local_tag))
+}
+
+/// A copy of a key that keeps no receive buffer alive (for the index).
+fn detached((call_id, tag): &DialogKey) -> DialogKey {
+    (Bytes::copy_from_slice(call_id), Bytes::copy_from_slice(tag))
+}

@@ -1,0 +1,441 @@
+//! `rtpload`: an RTP load generator for Tandem's media relay, on loopback.
+//!
+//! It starts the relay in a child process (this same binary with the hidden
+//! `--child-relay` flag) so the relay's CPU time can be read on its own from
+//! `/proc/<pid>/task/*/schedstat`. The child opens `--sessions` media
+//! sessions and does the SDP offer/answer for each; the parent then plays
+//! both phones of every call: one UDP socket for all A phones and one for
+//! all B phones, sending 172-byte RTP packets (12-byte header + 160 bytes of
+//! PCMU) both ways at a fixed aggregate rate (`--rate` packets per second
+//! sent into the relay, split evenly over the 2 × sessions streams) for
+//! `--duration` seconds, and counts what comes back out: packets sent,
+//! received, lost, corrupted (any byte different from what was sent), the
+//! relay's CPU time per second of load and per packet, and the kernel's UDP
+//! receive-buffer drops on the machine over the same window.
+//!
+//! `--rates 20000,50000,100000` runs several steps one after the other on the
+//! same sessions. Every step stops by itself; the whole run is bounded by
+//! the sum of its steps (each at most 120 s) plus a second per step.
+//!
+//! ```text
+//! cargo run --release -p tandem-media --example rtpload -- --sessions 500 --rate 50000 --duration 10
+//! ```
+
+use clap::Parser;
+use media::{MediaConfig, MediaEngine, MediaSession, Side};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+/// RTP load generator for the Tandem media relay (loopback only).
+#[derive(Debug, Parser)]
+struct Args {
+    /// Media sessions (calls); each carries one two-way audio stream.
+    #[arg(long, default_value_t = 500)]
+    sessions: u16,
+    /// Aggregate packets per second sent into the relay (both directions).
+    #[arg(long, default_value_t = 50_000)]
+    rate: u32,
+    /// Several rates, run one after the other (overrides --rate).
+    #[arg(long, value_delimiter = ',')]
+    rates: Vec<u32>,
+    /// Seconds of load per rate (at most 120).
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Tokio worker threads of the relay process.
+    #[arg(long, default_value_t = 2)]
+    relay_threads: usize,
+    /// First port of the relay's range (random in 40000–50000 when absent).
+    #[arg(long)]
+    port_min: Option<u16>,
+    /// Child mode: run the relay, print its ports, exit when stdin closes.
+    #[arg(long, hide = true)]
+    child_relay: bool,
+    /// Child mode: the A phones' address.
+    #[arg(long, hide = true)]
+    phone_a: Option<SocketAddr>,
+    /// Child mode: the B phones' address.
+    #[arg(long, hide = true)]
+    phone_b: Option<SocketAddr>,
+}
+
+const PACKET: usize = 172;
+const PAYLOAD: usize = 160;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    if args.child_relay {
+        return child(&args);
+    }
+    parent(&args)
+}
+
+// ---------------------------------------------------------------- relay side
+
+fn sdp(user: &str, addr: SocketAddr) -> String {
+    format!(
+        "v=0\r\no={user} 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n\
+         m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=ptime:20\r\n",
+        ip = addr.ip(),
+        port = addr.port()
+    )
+}
+
+fn child(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let (Some(phone_a), Some(phone_b), Some(port_min)) =
+        (args.phone_a, args.phone_b, args.port_min)
+    else {
+        return Err("child mode needs --phone-a, --phone-b and --port-min".into());
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.relay_threads.max(1))
+        .enable_all()
+        .build()?;
+    let pairs = u32::from(args.sessions) * 2 + 16;
+    let port_max = u16::try_from(u32::from(port_min) + pairs * 2 - 1)?;
+    let engine = MediaEngine::try_new(MediaConfig {
+        port_min,
+        port_max,
+        inactivity_timeout: Duration::from_secs(3600),
+        ..MediaConfig::default()
+    })?;
+    let sessions: Vec<MediaSession> = runtime.block_on(async {
+        let mut sessions = Vec::new();
+        for _ in 0..args.sessions {
+            let s = engine.session();
+            s.rewrite_sdp(Side::A, sdp("a", phone_a).as_bytes()).await?;
+            s.rewrite_sdp(Side::B, sdp("b", phone_b).as_bytes()).await?;
+            sessions.push(s);
+        }
+        Ok::<_, media::MediaError>(sessions)
+    })?;
+    let mut out = std::io::stdout().lock();
+    for s in &sessions {
+        writeln!(
+            out,
+            "{} {}",
+            s.local_ports(Side::A)[0],
+            s.local_ports(Side::B)[0]
+        )?;
+    }
+    writeln!(out, "ready")?;
+    out.flush()?;
+    // Run until the parent closes stdin; answer "stats" lines meanwhile.
+    let stdin = std::io::stdin();
+    for line in stdin.lock().lines() {
+        if line?.trim() == "stats" {
+            let (mut relayed, mut dropped) = (0u64, 0u64);
+            for s in &sessions {
+                let st = s.stats();
+                relayed += st.a_to_b.packets() + st.b_to_a.packets();
+                dropped += st.a_to_b.dropped + st.b_to_a.dropped;
+            }
+            writeln!(out, "{relayed} {dropped}")?;
+            out.flush()?;
+        }
+    }
+    drop(sessions);
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    Ok(())
+}
+
+// ---------------------------------------------------------------- phone side
+
+/// CPU time of every thread of process `pid`, from schedstat (ns).
+fn cpu_time(pid: u32) -> Duration {
+    let mut total = 0u64;
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in tasks.flatten() {
+            if let Ok(s) = std::fs::read_to_string(t.path().join("schedstat")) {
+                total += s
+                    .split_whitespace()
+                    .next()
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0);
+            }
+        }
+    }
+    Duration::from_nanos(total)
+}
+
+/// The machine's UDP receive-buffer drops so far (`/proc/net/snmp`).
+fn udp_rcvbuf_errors() -> u64 {
+    let Ok(snmp) = std::fs::read_to_string("/proc/net/snmp") else {
+        return 0;
+    };
+    let mut lines = snmp.lines().filter(|l| l.starts_with("Udp:"));
+    let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
+        return 0;
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "RcvbufErrors")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn phone_socket() -> std::io::Result<UdpSocket> {
+    let s = UdpSocket::bind("127.0.0.1:0")?;
+    let s2 = socket2::SockRef::from(&s);
+    // As deep as the kernel allows (net.core.rmem_max/wmem_max).
+    let _ = s2.set_recv_buffer_size(8 << 20);
+    let _ = s2.set_send_buffer_size(8 << 20);
+    s.set_read_timeout(Some(Duration::from_millis(50)))?;
+    Ok(s)
+}
+
+/// SSRC of stream `session` in direction `dir` (0: A→B, 1: B→A).
+fn ssrc(session: usize, dir: usize) -> u32 {
+    0x1000_0000 | ((session as u32) << 1) | dir as u32
+}
+
+fn payload_byte(ssrc: u32, i: usize) -> u8 {
+    (ssrc as u8).wrapping_mul(31) ^ (i as u8)
+}
+
+#[derive(Default)]
+struct Counts {
+    received: AtomicU64,
+    corrupted: AtomicU64,
+}
+
+/// Receives on one phone socket until `stop`, checking every packet.
+fn receiver(sock: UdpSocket, expect_dir: usize, stop: Arc<AtomicBool>, counts: Arc<Counts>) {
+    let mut buf = [0u8; 2048];
+    while !stop.load(Relaxed) {
+        let Ok((n, _)) = sock.recv_from(&mut buf) else {
+            continue;
+        };
+        counts.received.fetch_add(1, Relaxed);
+        let p = &buf[..n];
+        let ok = n == PACKET && p[0] == 0x80 && p[1] == 0 && {
+            let s = u32::from_be_bytes([p[8], p[9], p[10], p[11]]);
+            (s & 1) as usize == expect_dir
+                && p[12..]
+                    .iter()
+                    .enumerate()
+                    .all(|(i, &b)| b == payload_byte(s, i))
+        };
+        if !ok {
+            counts.corrupted.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+struct Step {
+    rate: u32,
+    sent: u64,
+    received: u64,
+    corrupted: u64,
+    relay_cpu: Duration,
+    wall: Duration,
+    rcvbuf_errors: u64,
+    relay_dropped: u64,
+}
+
+fn parent(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let duration = Duration::from_secs(args.duration.clamp(1, 120));
+    let rates = if args.rates.is_empty() {
+        vec![args.rate]
+    } else {
+        args.rates.clone()
+    };
+    let phone_a = phone_socket()?;
+    let phone_b = phone_socket()?;
+    let port_min = args
+        .port_min
+        .unwrap_or_else(|| 40_000 + 2 * rand::random_range(0..5_000u16));
+    let exe = std::env::current_exe()?;
+    let mut child = Command::new(exe)
+        .args([
+            "--child-relay",
+            "--sessions",
+            &args.sessions.to_string(),
+            "--relay-threads",
+            &args.relay_threads.to_string(),
+            "--port-min",
+            &port_min.to_string(),
+            "--phone-a",
+            &phone_a.local_addr()?.to_string(),
+            "--phone-b",
+            &phone_b.local_addr()?.to_string(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let pid = child.id();
+    let (Some(mut to_child), Some(from_child)) = (child.stdin.take(), child.stdout.take()) else {
+        return Err("no pipes to the relay process".into());
+    };
+    let mut from_child = BufReader::new(from_child);
+    let mut targets: Vec<(SocketAddr, SocketAddr)> = Vec::new();
+    loop {
+        let mut line = String::new();
+        if from_child.read_line(&mut line)? == 0 {
+            return Err("the relay process ended before it was ready".into());
+        }
+        let line = line.trim();
+        if line == "ready" {
+            break;
+        }
+        let mut ports = line.split(' ').map(str::parse::<u16>);
+        let (Some(Ok(a)), Some(Ok(b))) = (ports.next(), ports.next()) else {
+            return Err(format!("unexpected line from the relay: {line}").into());
+        };
+        targets.push((
+            SocketAddr::from(([127, 0, 0, 1], a)),
+            SocketAddr::from(([127, 0, 0, 1], b)),
+        ));
+    }
+    let mut relay_stats = |to_child: &mut std::process::ChildStdin| -> Result<(u64, u64), Box<dyn std::error::Error>> {
+        writeln!(to_child, "stats")?;
+        to_child.flush()?;
+        let mut line = String::new();
+        from_child.read_line(&mut line)?;
+        let mut v = line.split_whitespace().map(str::parse::<u64>);
+        match (v.next(), v.next()) {
+            (Some(Ok(r)), Some(Ok(d))) => Ok((r, d)),
+            _ => Err(format!("unexpected stats line: {line}").into()),
+        }
+    };
+    println!(
+        "rtpload: {} sessions ({} streams of {PACKET}-byte RTP), relay pid {pid} with {} worker threads, {} s per step",
+        targets.len(),
+        targets.len() * 2,
+        args.relay_threads,
+        duration.as_secs()
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let counts = Arc::new(Counts::default());
+    // Phone A receives B→A (dir 1), phone B receives A→B (dir 0).
+    let receivers = [
+        (phone_a.try_clone()?, 1usize),
+        (phone_b.try_clone()?, 0usize),
+    ]
+    .into_iter()
+    .map(|(sock, dir)| {
+        let (stop, counts) = (Arc::clone(&stop), Arc::clone(&counts));
+        std::thread::spawn(move || receiver(sock, dir, stop, counts))
+    })
+    .collect::<Vec<_>>();
+
+    // One template per stream: (from socket, to address, packet bytes).
+    let mut streams: Vec<(usize, SocketAddr, [u8; PACKET])> = Vec::new();
+    for (session, &(to_a_side, to_b_side)) in targets.iter().enumerate() {
+        for dir in 0..2 {
+            let s = ssrc(session, dir);
+            let mut p = [0u8; PACKET];
+            p[0] = 0x80;
+            p[8..12].copy_from_slice(&s.to_be_bytes());
+            for (i, b) in p[12..12 + PAYLOAD].iter_mut().enumerate() {
+                *b = payload_byte(s, i);
+            }
+            let to = if dir == 0 { to_a_side } else { to_b_side };
+            streams.push((dir, to, p));
+        }
+    }
+    let socks = [&phone_a, &phone_b];
+
+    let mut steps = Vec::new();
+    for &rate in &rates {
+        let received_before = counts.received.load(Relaxed);
+        let corrupted_before = counts.corrupted.load(Relaxed);
+        let (_, dropped_before) = relay_stats(&mut to_child)?;
+        let rcvbuf_before = udp_rcvbuf_errors();
+        let cpu_before = cpu_time(pid);
+        let start = Instant::now();
+        let mut sent = 0u64;
+        let mut next = 0usize;
+        let mut seq = vec![0u16; streams.len()];
+        loop {
+            let elapsed = start.elapsed();
+            if elapsed >= duration {
+                break;
+            }
+            let due = (elapsed.as_secs_f64() * f64::from(rate)) as u64;
+            if sent >= due {
+                std::thread::sleep(Duration::from_micros(200));
+                continue;
+            }
+            while sent < due {
+                let (dir, to, packet) = &mut streams[next];
+                let s = &mut seq[next];
+                *s = s.wrapping_add(1);
+                packet[2..4].copy_from_slice(&s.to_be_bytes());
+                packet[4..8].copy_from_slice(&(u32::from(*s) * 160).to_be_bytes());
+                // A send the kernel refuses counts as sent and lost.
+                let _ = socks[*dir].send_to(&packet[..], *to);
+                sent += 1;
+                next = (next + 1) % streams.len();
+            }
+        }
+        let wall = start.elapsed();
+        let relay_cpu = cpu_time(pid).saturating_sub(cpu_before);
+        // Let the last packets arrive.
+        std::thread::sleep(Duration::from_millis(500));
+        let (_, dropped_after) = relay_stats(&mut to_child)?;
+        steps.push(Step {
+            rate,
+            sent,
+            received: counts.received.load(Relaxed) - received_before,
+            corrupted: counts.corrupted.load(Relaxed) - corrupted_before,
+            relay_cpu,
+            wall,
+            rcvbuf_errors: udp_rcvbuf_errors().saturating_sub(rcvbuf_before),
+            relay_dropped: dropped_after - dropped_before,
+        });
+        report(steps.last().into_iter());
+    }
+    stop.store(true, Relaxed);
+    for r in receivers {
+        let _ = r.join();
+    }
+    drop(to_child);
+    let _ = child.wait();
+    if steps.len() > 1 {
+        println!("summary:");
+        report(steps.iter());
+    }
+    Ok(())
+}
+
+fn report<'a>(steps: impl Iterator<Item = &'a Step>) {
+    for s in steps {
+        let lost = s.sent.saturating_sub(s.received);
+        let loss = if s.sent == 0 {
+            0.0
+        } else {
+            100.0 * lost as f64 / s.sent as f64
+        };
+        let secs = s.wall.as_secs_f64();
+        let cpu_pct = 100.0 * s.relay_cpu.as_secs_f64() / secs;
+        let ns_per_packet = if s.sent == 0 {
+            0.0
+        } else {
+            s.relay_cpu.as_nanos() as f64 / s.sent as f64
+        };
+        println!(
+            "rate {:>7} pps (achieved {:.0}): sent {:>9} received {:>9} lost {:>7} ({:.4} %) corrupted {} | \
+             relay CPU {:.2} s in {:.2} s = {:.1} % of one core, {:.0} ns/packet | \
+             relay dropped {} | kernel UDP rcvbuf drops {}",
+            s.rate,
+            s.sent as f64 / secs,
+            s.sent,
+            s.received,
+            lost,
+            loss,
+            s.corrupted,
+            s.relay_cpu.as_secs_f64(),
+            secs,
+            cpu_pct,
+            ns_per_packet,
+            s.relay_dropped,
+            s.rcvbuf_errors
+        );
+    }
+}
