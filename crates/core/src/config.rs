@@ -27,6 +27,31 @@ pub struct CoreConfig {
     pub retry_after: u32,
     /// How often a status line (calls, ports, transactions) is logged.
     pub status_interval: Option<Duration>,
+    /// Credentials for targets that challenge B legs (401/407).
+    pub credentials: Vec<Credential>,
+}
+
+/// Credentials Tandem answers a target's digest challenge with.
+#[derive(Debug, Clone)]
+pub struct Credential {
+    /// The target: `IP` (any port) or `IP:PORT`.
+    pub target: String,
+    /// Only for this realm (`None`: any).
+    pub realm: Option<String>,
+    /// User name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+impl CoreConfig {
+    /// The credentials for a challenge from `addr` in `realm`.
+    pub fn credential_for(&self, addr: std::net::SocketAddr, realm: &str) -> Option<&Credential> {
+        self.credentials.iter().find(|c| {
+            let target_ok = c.target == addr.to_string() || c.target == addr.ip().to_string();
+            target_ok && c.realm.as_deref().is_none_or(|r| r == realm)
+        })
+    }
 }
 
 impl Default for CoreConfig {
@@ -38,6 +63,7 @@ impl Default for CoreConfig {
             calls_per_second_per_source: 0,
             retry_after: 5,
             status_interval: Some(Duration::from_secs(60)),
+            credentials: Vec::new(),
         }
     }
 }

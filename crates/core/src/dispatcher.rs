@@ -283,7 +283,8 @@ impl Dispatcher {
             tx,
             decision,
         );
-        tokio::spawn(call.run(call_rx));
+        let span = call.span();
+        tokio::spawn(tracing::Instrument::instrument(call.run(call_rx), span));
     }
 }
 

@@ -19,6 +19,6 @@ mod limits;
 mod passthrough;
 pub mod route;
 
-pub use config::{CoreConfig, MediaMode};
+pub use config::{CoreConfig, Credential, MediaMode};
 pub use dispatcher::{CoreStats, Dispatcher};
-pub use route::{ForkMode, Route, Router};
+pub use route::{ForkMode, RedirectMode, Route, Router};

@@ -14,6 +14,18 @@ pub enum ForkMode {
     Parallel,
 }
 
+/// What a 3xx from a target does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedirectMode {
+    /// Try its Contacts (by q-value) as further targets.
+    Follow,
+    /// Relay it to the caller with its Contacts.
+    Relay,
+}
+
+/// Most redirects one call follows (against redirect loops).
+pub const MAX_REDIRECTS: u8 = 5;
+
 /// One route of the `[[routes]]` table.
 #[derive(Debug, Clone)]
 pub struct Route {
@@ -27,6 +39,8 @@ pub struct Route {
     pub timeout: Duration,
     /// Media handling for calls on this route (`None`: the global mode).
     pub media: Option<crate::config::MediaMode>,
+    /// Follow or relay 3xx responses.
+    pub redirect: RedirectMode,
 }
 
 /// A target resolved for one call.
@@ -49,6 +63,8 @@ pub struct RouteDecision {
     pub timeout: Duration,
     /// Media handling override of the route.
     pub media: Option<crate::config::MediaMode>,
+    /// Follow or relay 3xx responses.
+    pub redirect: RedirectMode,
 }
 
 /// Why a call cannot be routed.
@@ -97,6 +113,7 @@ impl Router {
             mode: route.mode,
             timeout: route.timeout,
             media: route.media,
+            redirect: route.redirect,
         })
     }
 }
@@ -131,6 +148,7 @@ mod tests {
             mode: ForkMode::Serial,
             timeout: Duration::from_secs(30),
             media: None,
+            redirect: RedirectMode::Follow,
         }
     }
 

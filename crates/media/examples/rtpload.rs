@@ -226,12 +226,52 @@ fn receiver(sock: UdpSocket, expect_dir: usize, stop: Arc<AtomicBool>, counts: A
     }
 }
 
+/// Sends `streams` round-robin at `rate` packets per second from `start`
+/// until `duration` has passed; returns how many were sent.
+fn sender(
+    sock: &UdpSocket,
+    streams: &[(SocketAddr, [u8; PACKET])],
+    rate: f64,
+    start: Instant,
+    duration: Duration,
+) -> u64 {
+    let mut packets: Vec<[u8; PACKET]> = streams.iter().map(|s| s.1).collect();
+    let mut seq = 0u16;
+    let mut sent = 0u64;
+    let mut next = 0usize;
+    loop {
+        let elapsed = start.elapsed();
+        if elapsed >= duration {
+            return sent;
+        }
+        let due = (elapsed.as_secs_f64() * rate) as u64;
+        if sent >= due {
+            std::thread::sleep(Duration::from_micros(200));
+            continue;
+        }
+        // At most 256 before looking at the clock again.
+        for _ in 0..(due - sent).min(256) {
+            if next == 0 {
+                seq = seq.wrapping_add(1);
+            }
+            let packet = &mut packets[next];
+            packet[2..4].copy_from_slice(&seq.to_be_bytes());
+            packet[4..8].copy_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+            // A send the kernel refuses counts as sent and lost.
+            let _ = sock.send_to(&packet[..], streams[next].0);
+            sent += 1;
+            next = (next + 1) % packets.len();
+        }
+    }
+}
+
 struct Step {
     rate: u32,
     sent: u64,
     received: u64,
     corrupted: u64,
     relay_cpu: Duration,
+    own_cpu: Duration,
     wall: Duration,
     rcvbuf_errors: u64,
     relay_dropped: u64,
@@ -324,10 +364,10 @@ fn parent(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     })
     .collect::<Vec<_>>();
 
-    // One template per stream: (from socket, to address, packet bytes).
-    let mut streams: Vec<(usize, SocketAddr, [u8; PACKET])> = Vec::new();
+    // One template per stream and direction: (to address, packet bytes).
+    let mut streams: [Vec<(SocketAddr, [u8; PACKET])>; 2] = [Vec::new(), Vec::new()];
     for (session, &(to_a_side, to_b_side)) in targets.iter().enumerate() {
-        for dir in 0..2 {
+        for (dir, to) in [(0, to_a_side), (1, to_b_side)] {
             let s = ssrc(session, dir);
             let mut p = [0u8; PACKET];
             p[0] = 0x80;
@@ -335,11 +375,10 @@ fn parent(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             for (i, b) in p[12..12 + PAYLOAD].iter_mut().enumerate() {
                 *b = payload_byte(s, i);
             }
-            let to = if dir == 0 { to_a_side } else { to_b_side };
-            streams.push((dir, to, p));
+            streams[dir].push((to, p));
         }
     }
-    let socks = [&phone_a, &phone_b];
+    let streams = streams.map(Arc::new);
 
     let mut steps = Vec::new();
     for &rate in &rates {
@@ -348,34 +387,24 @@ fn parent(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         let (_, dropped_before) = relay_stats(&mut to_child)?;
         let rcvbuf_before = udp_rcvbuf_errors();
         let cpu_before = cpu_time(pid);
+        let own_before = cpu_time(std::process::id());
         let start = Instant::now();
-        let mut sent = 0u64;
-        let mut next = 0usize;
-        let mut seq = vec![0u16; streams.len()];
-        loop {
-            let elapsed = start.elapsed();
-            if elapsed >= duration {
-                break;
-            }
-            let due = (elapsed.as_secs_f64() * f64::from(rate)) as u64;
-            if sent >= due {
-                std::thread::sleep(Duration::from_micros(200));
-                continue;
-            }
-            while sent < due {
-                let (dir, to, packet) = &mut streams[next];
-                let s = &mut seq[next];
-                *s = s.wrapping_add(1);
-                packet[2..4].copy_from_slice(&s.to_be_bytes());
-                packet[4..8].copy_from_slice(&(u32::from(*s) * 160).to_be_bytes());
-                // A send the kernel refuses counts as sent and lost.
-                let _ = socks[*dir].send_to(&packet[..], *to);
-                sent += 1;
-                next = (next + 1) % streams.len();
-            }
-        }
+        // One sender thread per direction: A phones → relay, B phones → relay.
+        let senders = [(&phone_a, 0usize), (&phone_b, 1usize)]
+            .into_iter()
+            .map(|(sock, dir)| {
+                let sock = sock.try_clone()?;
+                let streams = Arc::clone(&streams[dir]);
+                let rate = f64::from(rate) / 2.0;
+                Ok(std::thread::spawn(move || {
+                    sender(&sock, &streams, rate, start, duration)
+                }))
+            })
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let sent: u64 = senders.into_iter().map(|h| h.join().unwrap_or(0)).sum();
         let wall = start.elapsed();
         let relay_cpu = cpu_time(pid).saturating_sub(cpu_before);
+        let own_cpu = cpu_time(std::process::id()).saturating_sub(own_before);
         // Let the last packets arrive.
         std::thread::sleep(Duration::from_millis(500));
         let (_, dropped_after) = relay_stats(&mut to_child)?;
@@ -385,6 +414,7 @@ fn parent(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             received: counts.received.load(Relaxed) - received_before,
             corrupted: counts.corrupted.load(Relaxed) - corrupted_before,
             relay_cpu,
+            own_cpu,
             wall,
             rcvbuf_errors: udp_rcvbuf_errors().saturating_sub(rcvbuf_before),
             relay_dropped: dropped_after - dropped_before,
@@ -422,7 +452,7 @@ fn report<'a>(steps: impl Iterator<Item = &'a Step>) {
         println!(
             "rate {:>7} pps (achieved {:.0}): sent {:>9} received {:>9} lost {:>7} ({:.4} %) corrupted {} | \
              relay CPU {:.2} s in {:.2} s = {:.1} % of one core, {:.0} ns/packet | \
-             relay dropped {} | kernel UDP rcvbuf drops {}",
+             generator CPU {:.1} % | relay dropped {} | kernel UDP rcvbuf drops {}",
             s.rate,
             s.sent as f64 / secs,
             s.sent,
@@ -434,6 +464,7 @@ fn report<'a>(steps: impl Iterator<Item = &'a Step>) {
             secs,
             cpu_pct,
             ns_per_packet,
+            100.0 * s.own_cpu.as_secs_f64() / secs,
             s.relay_dropped,
             s.rcvbuf_errors
         );

@@ -9,6 +9,7 @@
 // larger variants would cost an allocation per parsed message instead.
 #![allow(clippy::large_enum_variant)]
 
+pub mod auth;
 pub mod dialog;
 pub mod message;
 pub mod transaction;

@@ -28,6 +28,23 @@ pub(crate) struct Config {
     pub(crate) limits: LimitsConfig,
     /// Status line (`[status]`).
     pub(crate) status: StatusConfig,
+    /// Credentials for targets that challenge (`[[credentials]]`).
+    pub(crate) credentials: Vec<CredentialConfig>,
+}
+
+/// One `[[credentials]]` entry: what Tandem answers a target's 401/407 with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CredentialConfig {
+    /// `IP` or `IP:PORT` of the target.
+    pub(crate) target: String,
+    /// Only for this realm.
+    #[serde(default)]
+    pub(crate) realm: Option<String>,
+    /// User name.
+    pub(crate) username: String,
+    /// Password.
+    pub(crate) password: String,
 }
 
 /// One `[[routes]]` entry.
@@ -48,6 +65,13 @@ pub(crate) struct RouteConfig {
     /// `anchored` or `direct` for calls on this route (default: `[media] mode`).
     #[serde(default)]
     pub(crate) media: Option<String>,
+    /// `follow` (try the Contacts of a 3xx) or `relay` (pass it to the caller).
+    #[serde(default = "default_redirect")]
+    pub(crate) redirect: String,
+}
+
+fn default_redirect() -> String {
+    "follow".into()
 }
 
 fn default_mode() -> String {
@@ -132,6 +156,7 @@ impl Default for Config {
             media: MediaConfig::default(),
             limits: LimitsConfig::default(),
             status: StatusConfig::default(),
+            credentials: Vec::new(),
         }
     }
 }
@@ -288,7 +313,18 @@ impl Config {
                 .media
                 .as_deref()
                 .map(|m| parse_mode(m, &format!("routes[{i}].media"), &mut errors));
+            let redirect = match r.redirect.as_str() {
+                "follow" => b2bua::RedirectMode::Follow,
+                "relay" => b2bua::RedirectMode::Relay,
+                other => {
+                    errors.push(format!(
+                        "routes[{i}].redirect must be follow or relay, not `{other}`"
+                    ));
+                    b2bua::RedirectMode::Follow
+                }
+            };
             routes.push(b2bua::Route {
+                redirect,
                 prefix: r.prefix.clone(),
                 targets: r.targets.clone(),
                 mode,
@@ -340,6 +376,16 @@ impl Config {
             retry_after: self.limits.retry_after_s,
             status_interval: (self.status.interval_s > 0)
                 .then(|| Duration::from_secs(self.status.interval_s)),
+            credentials: self
+                .credentials
+                .iter()
+                .map(|c| b2bua::Credential {
+                    target: c.target.clone(),
+                    realm: c.realm.clone(),
+                    username: c.username.clone(),
+                    password: c.password.clone(),
+                })
+                .collect(),
         };
         let media = media::MediaConfig {
             bind,

@@ -87,6 +87,25 @@ enum AttemptState {
     Done,
 }
 
+/// A final failure of an attempt, as it may be relayed to A.
+#[derive(Debug, Clone)]
+struct Failure {
+    code: u16,
+    reason: String,
+    /// Headers relayed with it (the Contacts of a relayed 3xx).
+    headers: Vec<(HeaderName, String)>,
+}
+
+impl Failure {
+    fn new(code: u16, reason: &str) -> Failure {
+        Failure {
+            code,
+            reason: reason.to_string(),
+            headers: Vec::new(),
+        }
+    }
+}
+
 /// One B-leg attempt toward one target.
 #[derive(Debug)]
 struct Attempt {
@@ -100,6 +119,15 @@ struct Attempt {
     cancelled: bool,
     timed_out: bool,
     bye_sent: bool,
+    /// Challenges answered so far (at most two per attempt).
+    auth_tries: u8,
+}
+
+impl Attempt {
+    /// The CSeq number of the INVITE as last sent (its ACK reuses it).
+    fn invite_cseq(&self) -> u32 {
+        self.invite.cseq().map_or(1, |c| c.seq)
+    }
 }
 
 /// Where the call is.
@@ -137,7 +165,9 @@ pub(crate) struct Call {
     attempts: Vec<Attempt>,
     winner: Option<usize>,
     b_offer: Option<Bytes>,
-    failures: Vec<(u16, String)>,
+    failures: Vec<Failure>,
+    /// Redirects followed so far.
+    redirects: u8,
     pending: HashMap<u64, Pending>,
     next_id: u64,
     state: State,
@@ -184,6 +214,7 @@ impl Call {
             winner: None,
             b_offer: None,
             failures: Vec::new(),
+            redirects: 0,
             pending: HashMap::new(),
             next_id: 1,
             state: State::Setup,
@@ -192,10 +223,13 @@ impl Call {
         }
     }
 
+    /// The tracing span of this call (every log line names its Call-ID).
+    pub(crate) fn span(&self) -> tracing::Span {
+        tracing::info_span!("call", call_id = %self.call_id)
+    }
+
     /// Runs the call to its end.
     pub(crate) async fn run(mut self, mut rx: mpsc::UnboundedReceiver<CallMsg>) {
-        let span = tracing::info_span!("call", call_id = %self.call_id);
-        let _enter = span.enter();
         self.start().await;
         while self.state != State::Done {
             let deadline = self.next_deadline();
@@ -450,7 +484,8 @@ impl Call {
                 a.timed_out = true;
             }
             self.cancel_attempt(i);
-            self.failures.push((480, "Temporarily Unavailable".into()));
+            self.failures
+                .push(Failure::new(480, "Temporarily Unavailable"));
             self.attempt_over(i).await;
         }
     }

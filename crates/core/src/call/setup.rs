@@ -23,9 +23,10 @@ fn token() -> String {
 fn failure_rank(code: u16) -> u8 {
     match code {
         600..=699 => 0,
-        408 => 3,
-        400..=499 => 1,
-        _ => 2,
+        300..=399 => 1,
+        408 => 4,
+        400..=499 => 2,
+        _ => 3,
     }
 }
 
@@ -143,6 +144,7 @@ impl Call {
             cancelled: false,
             timed_out: false,
             bye_sent: false,
+            auth_tries: 0,
         });
         self.track(tx, Pending::Invite(index));
         true
@@ -162,11 +164,131 @@ impl Call {
             100 => {}
             101..=199 => self.on_provisional(i, resp).await,
             200..=299 => self.on_attempt_2xx(i, resp).await,
+            401 | 407 if self.answer_challenge(i, &resp) => {}
+            300..=399 => self.on_redirect(i, resp).await,
             _ => {
                 let reason = resp.reason().unwrap_or_default();
                 self.attempt_failed(i, code, &reason).await;
             }
         }
+    }
+
+    /// Retries attempt `i` with credentials for its target (RFC 3261
+    /// §22.2); false when none apply or it was tried already.
+    fn answer_challenge(&mut self, i: usize, resp: &Message) -> bool {
+        let Some(a) = self.attempts.get(i) else {
+            return false;
+        };
+        if a.auth_tries >= 2 || a.cancelled || self.state != State::Setup {
+            return false;
+        }
+        let (challenge_hdr, answer_hdr) = if resp.code() == Some(401) {
+            (HeaderName::WwwAuthenticate, HeaderName::Authorization)
+        } else {
+            (
+                HeaderName::ProxyAuthenticate,
+                HeaderName::ProxyAuthorization,
+            )
+        };
+        let uri = a.invite.uri().map(|u| u.to_string()).unwrap_or_default();
+        let addr = a.target.target.addr;
+        let answer = resp
+            .headers
+            .get_all(&challenge_hdr)
+            .filter_map(|v| std::str::from_utf8(v).ok())
+            .filter_map(|v| sip::auth::Challenge::parse(v).ok())
+            .find_map(|c| {
+                let cred = self.config.credential_for(addr, &c.realm)?;
+                Some(c.answer("INVITE", &uri, &cred.username, &cred.password, 1, &token()))
+            });
+        let Some(answer) = answer else {
+            tracing::info!(
+                message = "Challenged without matching credentials.",
+                attempt = i
+            );
+            return false;
+        };
+        let a = &mut self.attempts[i];
+        let mut invite = a.invite.clone();
+        invite.headers.remove(&answer_hdr);
+        invite.headers.push(answer_hdr, answer);
+        let seq = a.invite_cseq().wrapping_add(1);
+        invite
+            .headers
+            .set(HeaderName::CSeq, format!("{seq} INVITE"));
+        let tx = self.layer.send_request(invite.clone(), a.target.target);
+        a.key = tx.key().clone();
+        a.invite = invite;
+        a.auth_tries += 1;
+        a.state = AttemptState::Trying;
+        tracing::info!(message = "Answering the challenge.", attempt = i);
+        self.track(tx, Pending::Invite(i));
+        true
+    }
+
+    /// A 3xx: follow its Contacts as further targets, or relay it.
+    async fn on_redirect(&mut self, i: usize, resp: Message) {
+        let code = resp.code().unwrap_or(302);
+        let reason = resp.reason().unwrap_or_default();
+        let follow = self.decision.redirect == crate::route::RedirectMode::Follow
+            && self.redirects < crate::route::MAX_REDIRECTS;
+        let mut failure = super::Failure::new(code, &reason);
+        if follow {
+            let mut contacts: Vec<(f32, crate::route::ResolvedTarget)> = resp
+                .headers
+                .get_all(&HeaderName::Contact)
+                .filter_map(|v| sip::message::NameAddr::parse_shared(v, v).ok())
+                .filter_map(|n| {
+                    let q = n
+                        .params
+                        .get("q")
+                        .flatten()
+                        .and_then(|q| std::str::from_utf8(q).ok()?.parse::<f32>().ok())
+                        .unwrap_or(1.0);
+                    let t = crate::route::resolve(&n.uri.to_string()).ok()?;
+                    Some((q, t))
+                })
+                .collect();
+            contacts.sort_by(|a, b| b.0.total_cmp(&a.0));
+            if !contacts.is_empty() {
+                self.redirects += 1;
+                tracing::info!(
+                    message = "Following redirect.",
+                    attempt = i,
+                    contacts = contacts.len()
+                );
+                let at = self.next_target.min(self.decision.targets.len());
+                for (k, (_, t)) in contacts.into_iter().enumerate() {
+                    self.decision.targets.insert(at + k, t);
+                }
+                if self.decision.mode == ForkMode::Parallel {
+                    // Parallel routes have launched everything: launch the
+                    // redirect targets now.
+                    if let Some(a) = self.attempts.get_mut(i) {
+                        a.state = AttemptState::Done;
+                    }
+                    while self.launch_next() {}
+                    self.failures.push(failure);
+                    return self.attempt_over(i).await;
+                }
+            }
+        } else {
+            for c in resp.headers.get_all(&HeaderName::Contact) {
+                failure
+                    .headers
+                    .push((HeaderName::Contact, String::from_utf8_lossy(c).into_owned()));
+            }
+        }
+        let Some(a) = self.attempts.get_mut(i) else {
+            return;
+        };
+        if a.state == AttemptState::Done {
+            return;
+        }
+        a.state = AttemptState::Done;
+        a.deadline = None;
+        self.failures.push(failure);
+        self.attempt_over(i).await;
     }
 
     async fn on_provisional(&mut self, i: usize, resp: Message) {
@@ -204,7 +326,7 @@ impl Call {
         if let Some(d) = &a.dialog
             && resp.to_tag().as_deref() == Some(&d.remote_tag[..])
         {
-            let ack = d.ack(1);
+            let ack = d.ack(a.invite_cseq());
             let target = d.target;
             self.layer.send_stateless(ack, target);
             return;
@@ -219,7 +341,8 @@ impl Call {
             );
             return;
         };
-        self.layer.send_stateless(dialog.ack(1), dialog.target);
+        self.layer
+            .send_stateless(dialog.ack(a.invite_cseq()), dialog.target);
         a.dialog = Some(dialog);
         a.deadline = None;
         if self.winner.is_some() || self.state != State::Setup {
@@ -287,7 +410,7 @@ impl Call {
         a.deadline = None;
         if !timed_out {
             tracing::info!(message = "Attempt failed.", attempt = i, code);
-            self.failures.push((code, reason.to_string()));
+            self.failures.push(super::Failure::new(code, reason));
         }
         self.attempt_over(i).await;
     }
@@ -306,15 +429,15 @@ impl Call {
                 if pending {
                     return;
                 }
-                let (code, reason) = self
+                let best = self
                     .failures
                     .iter()
                     .rev()
-                    .min_by_key(|(c, _)| failure_rank(*c))
+                    .min_by_key(|f| failure_rank(f.code))
                     .cloned()
-                    .unwrap_or((480, "Temporarily Unavailable".into()));
-                tracing::info!(message = "Call failed.", code);
-                self.a_tx.reply(code, &reason);
+                    .unwrap_or_else(|| super::Failure::new(480, "Temporarily Unavailable"));
+                tracing::info!(message = "Call failed.", code = best.code);
+                self.a_tx.reply_with(best.code, &best.reason, best.headers);
                 self.state = State::Cancelling;
                 self.ending_deadline = Some(Instant::now() + super::ENDING_GRACE);
                 self.check_done();
