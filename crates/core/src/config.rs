@@ -29,6 +29,9 @@ pub struct CoreConfig {
     pub status_interval: Option<Duration>,
     /// Credentials for targets that challenge B legs (401/407).
     pub credentials: Vec<Credential>,
+    /// T1 of the SIP layer, for the retransmissions the core does itself
+    /// (reliable provisionals).
+    pub t1: Duration,
 }
 
 /// Credentials Tandem answers a target's digest challenge with.
@@ -64,6 +67,7 @@ impl Default for CoreConfig {
             retry_after: 5,
             status_interval: Some(Duration::from_secs(60)),
             credentials: Vec::new(),
+            t1: Duration::from_millis(500),
         }
     }
 }

@@ -15,7 +15,8 @@
 //!
 //! `--rates 20000,50000,100000` runs several steps one after the other on the
 //! same sessions. Every step stops by itself; the whole run is bounded by
-//! the sum of its steps (each at most 120 s) plus a second per step.
+//! the sum of its steps (each at most 120 s) plus at most 3 s of draining per
+//! step.
 //!
 //! ```text
 //! cargo run --release -p tandem-media --example rtpload -- --sessions 500 --rate 50000 --duration 10
@@ -159,6 +160,25 @@ fn cpu_time(pid: u32) -> Duration {
         }
     }
     Duration::from_nanos(total)
+}
+
+/// CPU time of process `pid` including its ended threads, from
+/// `/proc/<pid>/stat` (utime + stime, in USER_HZ = 100 ticks per second).
+fn process_cpu_time(pid: u32) -> Duration {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Duration::ZERO;
+    };
+    // Fields after the command name (which may contain spaces) in parentheses.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return Duration::ZERO;
+    };
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    Duration::from_millis(10 * f.iter().sum::<u64>())
 }
 
 /// The machine's UDP receive-buffer drops so far (`/proc/net/snmp`).
@@ -387,7 +407,7 @@ fn parent(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         let (_, dropped_before) = relay_stats(&mut to_child)?;
         let rcvbuf_before = udp_rcvbuf_errors();
         let cpu_before = cpu_time(pid);
-        let own_before = cpu_time(std::process::id());
+        let own_before = process_cpu_time(std::process::id());
         let start = Instant::now();
         // One sender thread per direction: A phones → relay, B phones → relay.
         let senders = [(&phone_a, 0usize), (&phone_b, 1usize)]
@@ -404,9 +424,19 @@ fn parent(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         let sent: u64 = senders.into_iter().map(|h| h.join().unwrap_or(0)).sum();
         let wall = start.elapsed();
         let relay_cpu = cpu_time(pid).saturating_sub(cpu_before);
-        let own_cpu = cpu_time(std::process::id()).saturating_sub(own_before);
-        // Let the last packets arrive.
-        std::thread::sleep(Duration::from_millis(500));
+        let own_cpu = process_cpu_time(std::process::id()).saturating_sub(own_before);
+        // Let the last packets arrive: until nothing came for 200 ms (at
+        // most 3 s), so a step's backlog is not counted in the next one.
+        let drain_until = Instant::now() + Duration::from_secs(3);
+        let mut last = counts.received.load(Relaxed);
+        while Instant::now() < drain_until {
+            std::thread::sleep(Duration::from_millis(200));
+            let now = counts.received.load(Relaxed);
+            if now == last {
+                break;
+            }
+            last = now;
+        }
         let (_, dropped_after) = relay_stats(&mut to_child)?;
         steps.push(Step {
             rate,

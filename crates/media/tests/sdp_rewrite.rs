@@ -226,6 +226,21 @@ async fn hold_with_zero_address_keeps_direction_and_points_at_us() {
     assert_eq!(version(&out), version(&first) + 1);
     // Same port: the stream is the same, only its direction changed.
     assert_eq!(session.local_ports(Side::B).len(), 1);
+
+    // A legacy hold that changes only c= is not visible to the other side
+    // (its body, and so its version, stay as they were): the relay enforces
+    // it by sending nothing to the holder (see the relay tests).
+    let session = engine().session();
+    let first = session
+        .rewrite_sdp(Side::A, OFFER.as_bytes())
+        .await
+        .unwrap();
+    let legacy = OFFER.replace("c=IN IP4 192.168.1.20", "c=IN IP4 0.0.0.0");
+    let out = session
+        .rewrite_sdp(Side::A, legacy.as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(out, first);
 }
 
 #[tokio::test]
@@ -487,4 +502,16 @@ fn rewrite_outside_a_runtime_is_an_error_not_a_panic() {
         std::task::Poll::Ready(Err(MediaError::NoRuntime)) => {}
         other => panic!("{:?}", other.map(|r| r.map(|_| ()))),
     }
+}
+
+#[test]
+fn engine_session_and_futures_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: &T) {}
+    let engine = engine();
+    let session = engine.session();
+    send_sync(&engine);
+    send_sync(&session);
+    send(&session.rewrite_sdp(Side::A, OFFER.as_bytes()));
+    send(&session.inactive());
 }

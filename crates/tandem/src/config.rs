@@ -386,6 +386,7 @@ impl Config {
                     password: c.password.clone(),
                 })
                 .collect(),
+            t1: Duration::from_millis(s.t1_ms),
         };
         let media = media::MediaConfig {
             bind,

@@ -108,10 +108,12 @@ async fn run(settings: config::Settings) -> anyhow::Result<()> {
     for l in transports.listens() {
         tracing::info!(message = "Listening.", listen = %l);
     }
-    let layer_config = LayerConfig {
+    let mut layer_config = LayerConfig {
         timers: settings.timers,
         ..LayerConfig::default()
     };
+    // The extensions the core implements on each leg.
+    layer_config.policy.supported = vec!["100rel".into()];
     let (layer, events) = TxLayer::spawn(transports.clone(), inbound_rx, layer_config);
     let engine = media::MediaEngine::new(settings.media.clone());
     let _stats = b2bua::Dispatcher::spawn(layer, events, engine, settings.core.clone());

@@ -2,6 +2,7 @@
 //! session and the timers. Every SIP event of the call is a [`CallMsg`] to
 //! this task, so the races between legs are settled here, in order.
 
+mod prack;
 mod relay;
 mod setup;
 
@@ -59,8 +60,8 @@ pub(crate) enum CallMsg {
 enum Pending {
     /// The INVITE of attempt `i`.
     Invite(usize),
-    /// A CANCEL of an attempt (its answer does not matter).
-    Cancel,
+    /// A request whose answer does not matter (CANCEL, PRACK).
+    Ignore,
     /// A BYE on a leg.
     Bye(LegId),
     /// A request relayed from leg `from` to leg `to`; its answer goes back
@@ -121,6 +122,10 @@ struct Attempt {
     bye_sent: bool,
     /// Challenges answered so far (at most two per attempt).
     auth_tries: u8,
+    /// The early dialog of reliable provisionals (RFC 3262).
+    early: Option<Dialog>,
+    /// The RSeq of the last reliable provisional PRACKed.
+    last_rseq: Option<u32>,
 }
 
 impl Attempt {
@@ -173,6 +178,12 @@ pub(crate) struct Call {
     state: State,
     ending_deadline: Option<Instant>,
     call_id: String,
+    /// The reliable provisional to A awaiting its PRACK.
+    a_reliable: Option<prack::ReliableProvisional>,
+    /// A provisional to A waiting for the previous one's PRACK.
+    a_queued: Option<Message>,
+    /// The last RSeq sent to A.
+    a_rseq: u32,
 }
 
 impl Call {
@@ -220,6 +231,9 @@ impl Call {
             state: State::Setup,
             ending_deadline: None,
             call_id,
+            a_reliable: None,
+            a_queued: None,
+            a_rseq: 0,
         }
     }
 
@@ -299,7 +313,7 @@ impl Call {
                 let i = *i;
                 self.on_attempt_event(i, event).await;
             }
-            Pending::Cancel => {}
+            Pending::Ignore => {}
             Pending::Bye(leg) => {
                 let leg = *leg;
                 let done = match &event {
@@ -349,7 +363,7 @@ impl Call {
         a.cancelled = true;
         a.deadline = None;
         let tx = self.layer.cancel(&a.key);
-        self.track(tx, Pending::Cancel);
+        self.track(tx, Pending::Ignore);
     }
 
     /// BYE on every confirmed leg; the call ends when they are answered.
@@ -457,11 +471,15 @@ impl Call {
             .iter()
             .filter(|a| matches!(a.state, AttemptState::Trying | AttemptState::Early))
             .filter_map(|a| a.deadline);
-        attempts.chain(self.ending_deadline).min()
+        attempts
+            .chain(self.ending_deadline)
+            .chain(self.reliable_deadline())
+            .min()
     }
 
     async fn on_deadline(&mut self) {
         let now = Instant::now();
+        self.on_reliable_deadline(now);
         if self.ending_deadline.is_some_and(|d| d <= now) {
             tracing::info!(message = "Call ending timed out; forgetting it.");
             self.state = State::Done;

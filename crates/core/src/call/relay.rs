@@ -32,6 +32,9 @@ impl Call {
         let Some(method) = request.method().cloned() else {
             return;
         };
+        if super::prack::is_a_prack(leg, &request) {
+            return self.on_a_prack(&request, tx);
+        }
         let in_order = self.dialog_mut(leg).map(|d| d.accept_remote_cseq(&request));
         match in_order {
             None => {

@@ -120,6 +120,7 @@ impl Call {
             HeaderName::Allow,
             sip::uas::UasPolicy::default().allow_value(),
         );
+        invite.headers.push(HeaderName::Supported, "100rel");
         copy_headers(a, &mut invite.headers);
         invite.headers.push(HeaderName::UserAgent, sip::USER_AGENT);
         if let Some(sdp) = &self.b_offer {
@@ -145,6 +146,8 @@ impl Call {
             timed_out: false,
             bye_sent: false,
             auth_tries: 0,
+            early: None,
+            last_rseq: None,
         });
         self.track(tx, Pending::Invite(index));
         true
@@ -301,6 +304,9 @@ impl Call {
         if a.cancelled || self.state != State::Setup || self.winner.is_some() {
             return;
         }
+        if !self.prack_b(i, &resp) {
+            return;
+        }
         let code = resp.code().unwrap_or(180);
         let reason = resp.reason().unwrap_or_default();
         let mut out = Message::response_to(&self.a_invite, code, &reason, Some(&self.a_tag));
@@ -315,7 +321,11 @@ impl Call {
                 Err(e) => tracing::info!(message = "Early media SDP refused.", error = %e),
             }
         }
-        self.a_tx.respond(out);
+        if self.a_requires_100rel() {
+            self.send_reliable_to_a(out);
+        } else {
+            self.a_tx.respond(out);
+        }
     }
 
     async fn on_attempt_2xx(&mut self, i: usize, resp: Message) {
@@ -387,6 +397,7 @@ impl Call {
                 }
             }
         }
+        self.clear_reliable();
         self.a_tx.respond(ok);
         self.a_dialog = Dialog::uas(&self.a_invite, &self.a_tag, a_target, contact);
         self.state = State::Confirmed;
