@@ -32,6 +32,11 @@ pub struct CoreConfig {
     /// T1 of the SIP layer, for the retransmissions the core does itself
     /// (reliable provisionals).
     pub t1: Duration,
+    /// Session interval offered on B legs and used on A legs whose caller
+    /// supports timers (RFC 4028); `None` turns session timers off.
+    pub session_expires: Option<Duration>,
+    /// Smallest session interval accepted (Min-SE; 422 below it).
+    pub min_se: Duration,
 }
 
 /// Credentials Tandem answers a target's digest challenge with.
@@ -68,6 +73,8 @@ impl Default for CoreConfig {
             status_interval: Some(Duration::from_secs(60)),
             credentials: Vec::new(),
             t1: Duration::from_millis(500),
+            session_expires: Some(Duration::from_secs(1800)),
+            min_se: Duration::from_secs(90),
         }
     }
 }

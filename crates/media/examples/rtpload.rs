@@ -49,7 +49,8 @@ struct Args {
     /// Tokio worker threads of the relay process.
     #[arg(long, default_value_t = 2)]
     relay_threads: usize,
-    /// First port of the relay's range (random in 40000–50000 when absent).
+    /// First port of the relay's range (random in 20000–26000 when absent:
+    /// below the ephemeral ports, above the tests' 10000–19999).
     #[arg(long)]
     port_min: Option<u16>,
     /// Child mode: run the relay, print its ports, exit when stdin closes.
@@ -308,7 +309,7 @@ fn parent(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let phone_b = phone_socket()?;
     let port_min = args
         .port_min
-        .unwrap_or_else(|| 40_000 + 2 * rand::random_range(0..5_000u16));
+        .unwrap_or_else(|| 20_000 + 2 * rand::random_range(0..3_000u16));
     let exe = std::env::current_exe()?;
     let mut child = Command::new(exe)
         .args([

@@ -163,10 +163,11 @@ mod tests {
     use super::*;
     use crate::config::MediaConfig;
 
-    /// A pool over `pairs` pairs at a random base, so parallel tests and
-    /// other processes rarely meet (and a busy port is skipped anyway).
-    pub(crate) fn pool(pairs: u16) -> Arc<PortPool> {
-        let base = 40_000 + 2 * rand::random_range(0..9_500u16);
+    /// A pool over `pairs` pairs at a random base below the ephemeral port
+    /// range, so parallel tests and other processes rarely meet (and a busy
+    /// port is skipped anyway).
+    fn pool(pairs: u16) -> Arc<PortPool> {
+        let base = 10_000 + 2 * rand::random_range(0..4_900u16);
         Arc::new(PortPool::new(&MediaConfig {
             port_min: base,
             port_max: base + 2 * pairs - 1,
@@ -235,8 +236,8 @@ mod tests {
     fn a_foreign_bind_address_is_an_error_not_exhaustion() {
         let pool = Arc::new(PortPool::new(&MediaConfig {
             bind: "192.0.2.1".parse().unwrap(),
-            port_min: 40_000,
-            port_max: 40_009,
+            port_min: 10_000,
+            port_max: 10_009,
             ..MediaConfig::default()
         }));
         assert!(matches!(pool.allocate(), Err(MediaError::Io(_))));

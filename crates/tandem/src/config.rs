@@ -179,6 +179,11 @@ pub(crate) struct SipConfig {
     pub(crate) tcp_message_timeout_s: u64,
     /// Most TCP connections open at once.
     pub(crate) max_tcp_connections: usize,
+    /// Session interval (RFC 4028) offered and used per leg; 0 turns
+    /// session timers off.
+    pub(crate) session_expires_s: u64,
+    /// Smallest session interval accepted (Min-SE).
+    pub(crate) min_se_s: u64,
 }
 
 impl Default for SipConfig {
@@ -193,6 +198,8 @@ impl Default for SipConfig {
             tcp_idle_timeout_s: tr.tcp_idle_timeout.as_secs(),
             tcp_message_timeout_s: tr.tcp_message_timeout.as_secs(),
             max_tcp_connections: tr.max_connections,
+            session_expires_s: 1800,
+            min_se_s: 90,
         }
     }
 }
@@ -387,6 +394,9 @@ impl Config {
                 })
                 .collect(),
             t1: Duration::from_millis(s.t1_ms),
+            session_expires: (s.session_expires_s > 0)
+                .then(|| Duration::from_secs(s.session_expires_s.max(s.min_se_s))),
+            min_se: Duration::from_secs(s.min_se_s.max(1)),
         };
         let media = media::MediaConfig {
             bind,

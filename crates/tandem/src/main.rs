@@ -113,7 +113,7 @@ async fn run(settings: config::Settings) -> anyhow::Result<()> {
         ..LayerConfig::default()
     };
     // The extensions the core implements on each leg.
-    layer_config.policy.supported = vec!["100rel".into()];
+    layer_config.policy.supported = vec!["100rel".into(), "timer".into()];
     let (layer, events) = TxLayer::spawn(transports.clone(), inbound_rx, layer_config);
     let engine = media::MediaEngine::new(settings.media.clone());
     let _stats = b2bua::Dispatcher::spawn(layer, events, engine, settings.core.clone());

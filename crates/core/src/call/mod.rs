@@ -4,6 +4,7 @@
 
 mod prack;
 mod relay;
+mod session_timer;
 mod setup;
 
 use crate::config::CoreConfig;
@@ -64,6 +65,8 @@ enum Pending {
     Ignore,
     /// A BYE on a leg.
     Bye(LegId),
+    /// A session refresh (UPDATE) Tandem sent on a leg.
+    Refresh(LegId),
     /// A request relayed from leg `from` to leg `to`; its answer goes back
     /// through `tx`.
     Relay {
@@ -124,6 +127,8 @@ struct Attempt {
     auth_tries: u8,
     /// The early dialog of reliable provisionals (RFC 3262).
     early: Option<Dialog>,
+    /// A 422 was answered with a larger interval already.
+    se_retried: bool,
     /// The RSeq of the last reliable provisional PRACKed.
     last_rseq: Option<u32>,
 }
@@ -184,6 +189,10 @@ pub(crate) struct Call {
     a_queued: Option<Message>,
     /// The last RSeq sent to A.
     a_rseq: u32,
+    /// Session timer of the A leg.
+    a_timer: Option<session_timer::SessionTimer>,
+    /// Session timer of the winning B leg.
+    b_timer: Option<session_timer::SessionTimer>,
 }
 
 impl Call {
@@ -234,6 +243,8 @@ impl Call {
             a_reliable: None,
             a_queued: None,
             a_rseq: 0,
+            a_timer: None,
+            b_timer: None,
         }
     }
 
@@ -327,6 +338,17 @@ impl Call {
                 }
             }
             Pending::Relay { .. } => self.on_relay_event(id, event).await,
+            Pending::Refresh(leg) => {
+                let leg = *leg;
+                let code = match &event {
+                    ClientEvent::Response(r) => r.code(),
+                    _ => Some(408),
+                };
+                if code.is_some_and(|c| c >= 200) {
+                    self.pending.remove(&id);
+                    self.on_refresh_response(leg, code);
+                }
+            }
         }
     }
 
@@ -474,12 +496,14 @@ impl Call {
         attempts
             .chain(self.ending_deadline)
             .chain(self.reliable_deadline())
+            .chain(self.session_deadline())
             .min()
     }
 
     async fn on_deadline(&mut self) {
         let now = Instant::now();
         self.on_reliable_deadline(now);
+        self.on_session_deadline(now);
         if self.ending_deadline.is_some_and(|d| d <= now) {
             tracing::info!(message = "Call ending timed out; forgetting it.");
             self.state = State::Done;

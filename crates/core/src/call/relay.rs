@@ -67,11 +67,17 @@ impl Call {
             tx.reply(491, "Request Pending");
             return;
         }
-        if carries_offer(&method)
-            && let Some(d) = self.dialog_mut(leg)
-        {
-            d.refresh_target(&request);
+        if carries_offer(&method) {
+            if let Some(d) = self.dialog_mut(leg) {
+                d.refresh_target(&request);
+            }
+            self.on_refresh_request(leg, &request);
         }
+        let session_header = if carries_offer(&method) {
+            self.session_header(to, true)
+        } else {
+            None
+        };
         let body = if carries_offer(&method) && !request.body.is_empty() {
             match self.sdp_toward_other(side(leg), &request.body).await {
                 Ok(sdp) => Some(sdp),
@@ -94,6 +100,10 @@ impl Call {
         let sent_cseq = dialog.local_cseq;
         let target = dialog.target;
         copy_headers(&request, &mut out.headers);
+        if let Some(se) = session_header {
+            out.headers.push(HeaderName::Supported, "timer");
+            out.headers.push(HeaderName::SessionExpires, se);
+        }
         out.headers.push(HeaderName::UserAgent, sip::USER_AGENT);
         if let Some(body) = body {
             let ctype = request
@@ -197,9 +207,16 @@ impl Call {
         let mut out = Message::response_to(request, code, &reason, Some(&local_tag));
         copy_headers(&resp, &mut out.headers);
         if (200..300).contains(&code) && carries_offer(&method) {
+            self.on_refresh_answered(to);
             let contact = self.dialog_mut(from).map(|d| d.contact.clone());
             if let Some(c) = contact {
                 out.headers.push(HeaderName::Contact, c);
+            }
+            if let Some(se) = self.session_header(from, false) {
+                if se.ends_with("refresher=uac") {
+                    out.headers.push(HeaderName::Require, "timer");
+                }
+                out.headers.push(HeaderName::SessionExpires, se);
             }
         }
         if !resp.body.is_empty() {

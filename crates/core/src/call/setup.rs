@@ -33,6 +33,15 @@ fn failure_rank(code: u16) -> u8 {
 impl Call {
     /// Prepares the media and sends the first attempt(s).
     pub(super) async fn start(&mut self) {
+        if self.session_interval_too_small() {
+            self.a_tx.reply_with(
+                422,
+                "Session Interval Too Small",
+                vec![(HeaderName::MinSe, self.config.min_se.as_secs().to_string())],
+            );
+            self.state = State::Done;
+            return;
+        }
         if self.decision.media.unwrap_or(self.config.media) == MediaMode::Anchored {
             self.media = Some(self.engine.session());
         }
@@ -120,8 +129,9 @@ impl Call {
             HeaderName::Allow,
             sip::uas::UasPolicy::default().allow_value(),
         );
-        invite.headers.push(HeaderName::Supported, "100rel");
-        copy_headers(a, &mut invite.headers);
+        invite.headers.push(HeaderName::Supported, "100rel, timer");
+        self.session_timer_offer(&mut invite, self.config.min_se);
+        copy_headers(&self.a_invite, &mut invite.headers);
         invite.headers.push(HeaderName::UserAgent, sip::USER_AGENT);
         if let Some(sdp) = &self.b_offer {
             invite.set_body("application/sdp", sdp.clone());
@@ -147,6 +157,7 @@ impl Call {
             bye_sent: false,
             auth_tries: 0,
             early: None,
+            se_retried: false,
             last_rseq: None,
         });
         self.track(tx, Pending::Invite(index));
@@ -168,6 +179,7 @@ impl Call {
             101..=199 => self.on_provisional(i, resp).await,
             200..=299 => self.on_attempt_2xx(i, resp).await,
             401 | 407 if self.answer_challenge(i, &resp) => {}
+            422 if self.retry_with_min_se(i, &resp) => {}
             300..=399 => self.on_redirect(i, resp).await,
             _ => {
                 let reason = resp.reason().unwrap_or_default();
@@ -398,6 +410,7 @@ impl Call {
             }
         }
         self.clear_reliable();
+        self.start_session_timers(&resp, &mut ok);
         self.a_tx.respond(ok);
         self.a_dialog = Dialog::uas(&self.a_invite, &self.a_tag, a_target, contact);
         self.state = State::Confirmed;
