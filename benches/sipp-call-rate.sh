@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Call-rate benchmark: SIPp UAC -> tandem (release, media anchored) -> SIPp UAS.
+# Usage: benches/sipp-call-rate.sh [CALLS] [RATE] [udp|tcp] [anchored|direct]
+# Each call is INVITE/100/180/200/ACK/BYE/200 on both legs. Prints the
+# answered calls, failures, the achieved rate and Tandem's CPU per call.
+# Loopback only; stops by itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+calls=${1:-20000}
+rate=${2:-1000}
+proto=${3:-udp}
+media=${4:-anchored}
+command -v sipp >/dev/null || { echo "sipp missing: apt-get install -y sip-tester" >&2; exit 1; }
+cargo build --release -q -p tandem
+work=$(mktemp -d)
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+uas_port=$(free_port); uac_port=$(free_port)
+tflag=u1; transport=""; [ "$proto" = tcp ] && { tflag=t1; transport=";transport=tcp"; }
+base=$(( (RANDOM % 200) * 100 + 30000 ))
+cat > "$work/tandem.toml" <<TOML
+listen = ["$proto:127.0.0.1:0"]
+[[routes]]
+targets = ["sip:\${user}@127.0.0.1:$uas_port$transport"]
+[media]
+mode = "$media"
+ports = "$base-$((base + 9999))"
+[limits]
+max_calls = 100000
+[status]
+interval_s = 0
+TOML
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+./target/release/tandem --config "$work/tandem.toml" --log-level warn,tandem=info 2>"$work/tandem.log" &
+tpid=$!; pids+=("$tpid")
+for _ in $(seq 50); do grep -q 'listen=' "$work/tandem.log" && break; sleep 0.1; done
+port=$(grep -o 'listen=[a-z]*:127.0.0.1:[0-9]*' "$work/tandem.log" | head -1 | sed 's/.*://')
+sipp -sn uas -t "$tflag" -i 127.0.0.1 -p "$uas_port" -nostdin -bg >/dev/null 2>&1 || true
+sleep 0.5
+start=$(date +%s.%N)
+sipp 127.0.0.1:"$port" -sn uac -s 1000 -t "$tflag" -i 127.0.0.1 -p "$uac_port" \
+  -m "$calls" -r "$rate" -l 5000 -d 0 -nostdin -timeout 300s -timeout_error \
+  -trace_stat -stf "$work/stat.csv" >/dev/null 2>"$work/sipp.err" || true
+end=$(date +%s.%N)
+ticks=$(awk '{print $14 + $15}' "/proc/$tpid/stat")
+pkill -f "sipp -sn uas -t $tflag -i 127.0.0.1 -p $uas_port" || true
+python3 - "$work/stat.csv" "$calls" "$start" "$end" "$rate" "$proto" "$media" "$ticks" "$(getconf CLK_TCK)" <<'PY'
+import sys
+path, calls, start, end, rate, proto, media, ticks, hz = sys.argv[1:]
+lines = [l.rstrip(";\n").split(";") for l in open(path) if l.strip()]
+head, last = lines[0], lines[-1]
+ok = int(last[head.index("SuccessfulCall(C)")])
+failed = int(last[head.index("FailedCall(C)")])
+wall = float(end) - float(start)
+cpu = int(ticks) / int(hz)
+print(f"{proto}/{media}: {ok} of {calls} calls completed, {failed} failed, {wall:.1f} s wall, "
+      f"{ok / wall:.0f} calls/s (offered {rate}/s); tandem used {cpu:.2f} CPU-s, "
+      f"{cpu / max(ok, 1) * 1e3:.3f} CPU-ms per call")
+PY
