@@ -8,10 +8,15 @@
 //! all B phones, sending 172-byte RTP packets (12-byte header + 160 bytes of
 //! PCMU) both ways at a fixed aggregate rate (`--rate` packets per second
 //! sent into the relay, split evenly over the 2 × sessions streams) for
-//! `--duration` seconds, and counts what comes back out: packets sent,
+//! `--duration` seconds (one sender thread per direction, one receiver
+//! thread per phone socket), and counts what comes back out: packets sent,
 //! received, lost, corrupted (any byte different from what was sent), the
-//! relay's CPU time per second of load and per packet, and the kernel's UDP
-//! receive-buffer drops on the machine over the same window.
+//! relay's CPU time per second of load and per packet, the generator's own
+//! CPU, and where the kernel dropped packets (receive queues of the phone
+//! sockets or of the relay's sockets, from `/proc/net/udp`).
+//!
+//! The generator shares the machine with the relay: on a small machine the
+//! highest loss-free rate is where the two together run out of CPU.
 //!
 //! `--rates 20000,50000,100000` runs several steps one after the other on the
 //! same sessions. Every step stops by itself; the whole run is bounded by
@@ -182,6 +187,31 @@ fn process_cpu_time(pid: u32) -> Duration {
     Duration::from_millis(10 * f.iter().sum::<u64>())
 }
 
+/// Receive-queue drops of the UDP sockets on ports `phones` and of those in
+/// `relay` (an inclusive port range), from `/proc/net/udp`.
+fn socket_drops(phones: &[u16], relay: (u16, u16)) -> (u64, u64) {
+    let Ok(table) = std::fs::read_to_string("/proc/net/udp") else {
+        return (0, 0);
+    };
+    let (mut at_phones, mut at_relay) = (0, 0);
+    for line in table.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (Some(local), Some(drops)) = (f.get(1), f.last()) else {
+            continue;
+        };
+        let port = local
+            .rsplit_once(':')
+            .and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
+        let drops: u64 = drops.parse().unwrap_or(0);
+        match port {
+            Some(p) if phones.contains(&p) => at_phones += drops,
+            Some(p) if (relay.0..=relay.1).contains(&p) => at_relay += drops,
+            _ => {}
+        }
+    }
+    (at_phones, at_relay)
+}
+
 /// The machine's UDP receive-buffer drops so far (`/proc/net/snmp`).
 fn udp_rcvbuf_errors() -> u64 {
     let Ok(snmp) = std::fs::read_to_string("/proc/net/snmp") else {
@@ -296,6 +326,8 @@ struct Step {
     wall: Duration,
     rcvbuf_errors: u64,
     relay_dropped: u64,
+    queue_drops_phones: u64,
+    queue_drops_relay: u64,
 }
 
 fn parent(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
@@ -310,6 +342,11 @@ fn parent(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let port_min = args
         .port_min
         .unwrap_or_else(|| 20_000 + 2 * rand::random_range(0..3_000u16));
+    let phone_ports = [phone_a.local_addr()?.port(), phone_b.local_addr()?.port()];
+    let relay_ports = (
+        port_min,
+        u16::try_from(u32::from(port_min) + (u32::from(args.sessions) * 2 + 16) * 2 - 1)?,
+    );
     let exe = std::env::current_exe()?;
     let mut child = Command::new(exe)
         .args([
@@ -407,6 +444,7 @@ fn parent(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         let corrupted_before = counts.corrupted.load(Relaxed);
         let (_, dropped_before) = relay_stats(&mut to_child)?;
         let rcvbuf_before = udp_rcvbuf_errors();
+        let drops_before = socket_drops(&phone_ports, relay_ports);
         let cpu_before = cpu_time(pid);
         let own_before = process_cpu_time(std::process::id());
         let start = Instant::now();
@@ -439,6 +477,7 @@ fn parent(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             last = now;
         }
         let (_, dropped_after) = relay_stats(&mut to_child)?;
+        let drops_after = socket_drops(&phone_ports, relay_ports);
         steps.push(Step {
             rate,
             sent,
@@ -449,6 +488,8 @@ fn parent(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             wall,
             rcvbuf_errors: udp_rcvbuf_errors().saturating_sub(rcvbuf_before),
             relay_dropped: dropped_after - dropped_before,
+            queue_drops_phones: drops_after.0.saturating_sub(drops_before.0),
+            queue_drops_relay: drops_after.1.saturating_sub(drops_before.1),
         });
         report(steps.last().into_iter());
     }
@@ -483,7 +524,8 @@ fn report<'a>(steps: impl Iterator<Item = &'a Step>) {
         println!(
             "rate {:>7} pps (achieved {:.0}): sent {:>9} received {:>9} lost {:>7} ({:.4} %) corrupted {} | \
              relay CPU {:.2} s in {:.2} s = {:.1} % of one core, {:.0} ns/packet | \
-             generator CPU {:.1} % | relay dropped {} | kernel UDP rcvbuf drops {}",
+             generator CPU {:.1} % | relay dropped {} | UDP queue drops: phones {} relay {} \
+             (machine RcvbufErrors {})",
             s.rate,
             s.sent as f64 / secs,
             s.sent,
@@ -497,6 +539,8 @@ fn report<'a>(steps: impl Iterator<Item = &'a Step>) {
             ns_per_packet,
             100.0 * s.own_cpu.as_secs_f64() / secs,
             s.relay_dropped,
+            s.queue_drops_phones,
+            s.queue_drops_relay,
             s.rcvbuf_errors
         );
     }

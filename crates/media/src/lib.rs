@@ -59,9 +59,26 @@
 //! through, and the relay stops sending anything to the side that asked for
 //! the hold until its next SDP gives a real address again.
 //!
-//! # Runtime
+//! A legacy hold that changes nothing but `c=` therefore leaves the body the
+//! other side receives (and its `o=` version) unchanged: the other side is
+//! not told, the relay enforces the hold. An `a=sendonly`/`inactive` hold is
+//! visible as usual.
+//!
+//! # Limits, on purpose for now
+//!
+//! - `c=` with a host name is refused ([`SdpError::UnsupportedAddress`]):
+//!   the relay does not resolve names.
+//! - Every active `m=` line is relayed as UDP; TCP-based media (BFCP, MSRP)
+//!   is not special-cased. `m=` port counts (`49170/2`) keep their count.
+//! - ICE candidates and other address-bearing attributes are passed through
+//!   as they are (only `a=rtcp:` is rewritten).
+//! - A stream rejected later (port 0) keeps its ports until the session ends.
+//!
+//! # Runtime and load
 //!
 //! Sessions must be driven from a Tokio runtime with IO and time enabled.
+//! `examples/rtpload.rs` is the load generator for the relay (run it with
+//! `cargo run --release -p tandem-media --example rtpload -- --help`).
 
 mod config;
 mod engine;
