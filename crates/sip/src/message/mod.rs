@@ -85,7 +85,8 @@ impl Message {
 
     /// A response to `req` per RFC 3261 §8.2.6.2: Via, From, To, Call-ID and
     /// CSeq copied; `to_tag` is added to To when it has none and the code is
-    /// above 100.
+    /// above 100; Record-Route is echoed in the 1xx/2xx of a request that
+    /// creates a dialog (§12.1.1).
     pub fn response_to(req: &Message, code: u16, reason: &str, to_tag: Option<&str>) -> Message {
         let mut resp = Message::response(code, reason);
         for h in req.headers.iter() {
@@ -107,6 +108,10 @@ impl Message {
                     resp.headers.push(HeaderName::To, value);
                 }
                 HeaderName::Timestamp if code == 100 => resp.headers.push_header(h.clone()),
+                // §12.1.1: responses that establish a dialog echo its route.
+                HeaderName::RecordRoute if (101..300).contains(&code) && creates_dialog(req) => {
+                    resp.headers.push_header(h.clone())
+                }
                 _ => {}
             }
         }
@@ -233,6 +238,13 @@ impl Message {
         );
         self.body = body.into();
     }
+}
+
+fn creates_dialog(req: &Message) -> bool {
+    matches!(
+        req.method(),
+        Some(Method::Invite | Method::Subscribe | Method::Refer | Method::Notify)
+    )
 }
 
 fn has_tag(to: &Bytes) -> bool {
