@@ -129,6 +129,8 @@ struct Attempt {
     early: Option<Dialog>,
     /// A 422 was answered with a larger interval already.
     se_retried: bool,
+    /// Cancelled before any provisional: send the CANCEL with the first.
+    cancel_on_provisional: bool,
     /// The RSeq of the last reliable provisional PRACKed.
     last_rseq: Option<u32>,
 }
@@ -384,6 +386,12 @@ impl Call {
         }
         a.cancelled = true;
         a.deadline = None;
+        if a.state == AttemptState::Trying {
+            // §9.1: no CANCEL before a provisional response; it goes out
+            // with the first one (or never, if a final comes first).
+            a.cancel_on_provisional = true;
+            return;
+        }
         let tx = self.layer.cancel(&a.key);
         self.track(tx, Pending::Ignore);
     }

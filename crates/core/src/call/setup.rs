@@ -158,6 +158,7 @@ impl Call {
             auth_tries: 0,
             early: None,
             se_retried: false,
+            cancel_on_provisional: false,
             last_rseq: None,
         });
         self.track(tx, Pending::Invite(index));
@@ -312,6 +313,12 @@ impl Call {
         };
         if a.state == AttemptState::Trying {
             a.state = AttemptState::Early;
+        }
+        if a.cancel_on_provisional {
+            a.cancel_on_provisional = false;
+            let tx = self.layer.cancel(&a.key);
+            self.track(tx, Pending::Ignore);
+            return;
         }
         if a.cancelled || self.state != State::Setup || self.winner.is_some() {
             return;
