@@ -195,6 +195,9 @@ pub(crate) struct Call {
     a_timer: Option<session_timer::SessionTimer>,
     /// Session timer of the winning B leg.
     b_timer: Option<session_timer::SessionTimer>,
+    /// The SDP in force from A and from B (the last completed offer/answer),
+    /// to restore the media when a later offer is refused.
+    sdp_in_force: [Option<Bytes>; 2],
 }
 
 impl Call {
@@ -247,6 +250,7 @@ impl Call {
             a_rseq: 0,
             a_timer: None,
             b_timer: None,
+            sdp_in_force: [None, None],
         }
     }
 

@@ -17,6 +17,13 @@ fn side(leg: LegId) -> Side {
     }
 }
 
+fn slot(leg: LegId) -> usize {
+    match leg {
+        LegId::A => 0,
+        LegId::B(_) => 1,
+    }
+}
+
 fn carries_offer(m: &Method) -> bool {
     matches!(m, Method::Invite | Method::Update)
 }
@@ -126,6 +133,29 @@ impl Call {
         );
     }
 
+    /// The end of a relayed offer: a 2xx puts both bodies in force; a
+    /// refusal restores the media of the offerer to the SDP in force, so a
+    /// refused re-INVITE leaves the media where it was (RFC 3261 §14.1).
+    async fn settle_offer(&mut self, id: u64, from: LegId, to: LegId, code: u16, resp: &Message) {
+        let Some(Pending::Relay { request, .. }) = self.pending.get(&id) else {
+            return;
+        };
+        let offer = request.body.clone();
+        if offer.is_empty() {
+            return;
+        }
+        if (200..300).contains(&code) {
+            self.sdp_in_force[slot(from)] = Some(offer);
+            if !resp.body.is_empty() {
+                self.sdp_in_force[slot(to)] = Some(resp.body.clone());
+            }
+        } else if let Some(previous) = self.sdp_in_force[slot(from)].clone()
+            && let Err(e) = self.sdp_toward_other(side(from), &previous).await
+        {
+            tracing::warn!(message = "Could not restore the media after a refused offer.", error = %e);
+        }
+    }
+
     /// True while a re-INVITE or UPDATE is being relayed.
     fn offer_in_progress(&self) -> bool {
         self.pending.values().any(|p| {
@@ -198,6 +228,9 @@ impl Call {
         }
         if was_answered {
             return;
+        }
+        if carries_offer(&method) && code >= 200 {
+            self.settle_offer(id, from, to, code, &resp).await;
         }
         let local_tag = self.local_tag(from);
         let Some(Pending::Relay { request, .. }) = self.pending.get(&id) else {

@@ -418,6 +418,12 @@ impl Call {
         }
         self.clear_reliable();
         self.start_session_timers(&resp, &mut ok);
+        if !self.a_invite.body.is_empty() {
+            self.sdp_in_force[0] = Some(self.a_invite.body.clone());
+        }
+        if !resp.body.is_empty() {
+            self.sdp_in_force[1] = Some(resp.body.clone());
+        }
         self.a_tx.respond(ok);
         self.a_dialog = Dialog::uas(&self.a_invite, &self.a_tag, a_target, contact);
         self.state = State::Confirmed;
