@@ -1,11 +1,18 @@
 //! Shared harness of the end-to-end tests: starts the real `tandem` binary
-//! on loopback, talks to it over raw UDP and TCP sockets, and runs SIPp.
+//! on loopback, talks to it over raw UDP and TCP sockets, and runs SIPp
+//! (as a client to completion, or as a server in the background that tandem
+//! routes calls to); [`CallConfig`] writes call configurations and
+//! [`Tandem::wait_status`] reads the status line; [`ua`] is a test UA for
+//! the call tests.
 //!
 //! Everything here is synchronous std code with a timeout on every wait, so
 //! a test that goes wrong fails instead of hanging, and tests can run in
 //! parallel (every socket is bound to port 0 on 127.0.0.1 or ::1).
 
 #![allow(dead_code)]
+
+/// The project's own test UA (raw sockets) and RTP helpers.
+pub(crate) mod ua;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -894,6 +901,18 @@ pub(crate) enum TcpRead {
 }
 
 impl TcpPeer {
+    /// Wraps a connected stream (one accepted from a listener, say).
+    pub(crate) fn from_stream(stream: TcpStream) -> TcpPeer {
+        let _ = stream.set_nodelay(true);
+        let _ = stream.set_write_timeout(Some(WAIT));
+        let local = stream.local_addr().expect("local address");
+        TcpPeer {
+            stream,
+            local,
+            buf: Vec::new(),
+        }
+    }
+
     /// Connects to `server`.
     pub(crate) fn connect(server: SocketAddr) -> TcpPeer {
         let stream = TcpStream::connect_timeout(&server, WAIT).expect("TCP connect");
@@ -1050,13 +1069,31 @@ impl TcpPeer {
 // SIPp
 // ---------------------------------------------------------------------------
 
-/// Transport for a SIPp run.
+/// Transport for a SIPp run (and for the test UA).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SippTransport {
     /// `-t u1`.
     Udp,
     /// `-t t1`: one TCP connection for every call.
     Tcp,
+}
+
+impl SippTransport {
+    /// The Via token: `UDP` or `TCP`.
+    pub(crate) fn token(self) -> &'static str {
+        match self {
+            SippTransport::Udp => "UDP",
+            SippTransport::Tcp => "TCP",
+        }
+    }
+
+    /// The URI parameter that selects this transport (empty for UDP).
+    pub(crate) fn uri_param(self) -> &'static str {
+        match self {
+            SippTransport::Udp => "",
+            SippTransport::Tcp => ";transport=tcp",
+        }
+    }
 }
 
 /// A port free on 127.0.0.1 for both UDP and TCP right now.
@@ -1069,6 +1106,26 @@ pub(crate) fn free_port() -> u16 {
         }
     }
     panic!("no port free for both UDP and TCP on 127.0.0.1");
+}
+
+/// True when some socket is bound to `port` for `transport` (a listening
+/// socket for TCP), read from /proc/net so that probing never takes the
+/// port away from the process that is about to bind it.
+pub(crate) fn port_bound(port: u16, transport: SippTransport) -> bool {
+    let (file, listen_only) = match transport {
+        SippTransport::Udp => ("/proc/net/udp", false),
+        SippTransport::Tcp => ("/proc/net/tcp", true),
+    };
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    text.lines().skip(1).any(|l| {
+        let mut f = l.split_whitespace();
+        let local = f.nth(1).unwrap_or("");
+        let state = f.nth(1).unwrap_or("");
+        let p = local
+            .rsplit_once(':')
+            .and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
+        p == Some(port) && (!listen_only || state == "0A")
+    })
 }
 
 fn sipp_binary() -> PathBuf {
@@ -1102,6 +1159,17 @@ pub(crate) struct SippRun {
     pub(crate) logs: String,
     /// SIPp's screen output.
     pub(crate) screen: String,
+    /// What this run was (for failure messages).
+    pub(crate) name: String,
+}
+
+/// One message of a SIPp `-trace_msg` file.
+#[derive(Debug, Clone)]
+pub(crate) struct Traced {
+    /// True for a message SIPp sent, false for one it received.
+    pub(crate) sent: bool,
+    /// The message.
+    pub(crate) msg: Msg,
 }
 
 impl SippRun {
@@ -1109,14 +1177,96 @@ impl SippRun {
     pub(crate) fn assert_success(&self) {
         if self.code != Some(0) {
             panic!(
-                "SIPp failed (exit code {:?}).\n---- error log ----\n{}\n---- screen (tail) ----\n{}\n---- messages (tail) ----\n{}",
+                "SIPp {} failed (exit code {:?}).\n{}",
+                self.name,
                 self.code,
-                self.errors,
-                tail(&self.screen, 4000),
-                tail(&self.messages, 6000),
+                self.report()
             );
         }
     }
+
+    /// Everything SIPp wrote, shortened, for failure messages.
+    pub(crate) fn report(&self) -> String {
+        format!(
+            "---- {name}: error log ----\n{}\n---- {name}: screen (tail) ----\n{}\n---- {name}: messages (tail) ----\n{}",
+            tail(&self.errors, 3000),
+            tail(&self.screen, 3000),
+            tail(&self.messages, 6000),
+            name = self.name,
+        )
+    }
+
+    /// Every message of the `-trace_msg` file, in order.
+    pub(crate) fn traced(&self) -> Vec<Traced> {
+        parse_trace(&self.messages)
+    }
+
+    /// The messages SIPp received.
+    pub(crate) fn received(&self) -> Vec<Msg> {
+        self.traced()
+            .into_iter()
+            .filter(|t| !t.sent)
+            .map(|t| t.msg)
+            .collect()
+    }
+
+    /// The messages SIPp sent.
+    pub(crate) fn sent(&self) -> Vec<Msg> {
+        self.traced()
+            .into_iter()
+            .filter(|t| t.sent)
+            .map(|t| t.msg)
+            .collect()
+    }
+
+    /// Start lines of the received messages (`INVITE`, `SIP/2.0 200`, ...),
+    /// shortened to the method or the code and reason.
+    pub(crate) fn received_starts(&self) -> Vec<String> {
+        self.received().iter().map(short_start).collect()
+    }
+}
+
+/// `INVITE` for a request, `200 OK` for a response.
+pub(crate) fn short_start(m: &Msg) -> String {
+    match m.start.strip_prefix("SIP/2.0 ") {
+        Some(rest) => rest.to_string(),
+        None => m.start.split(' ').next().unwrap_or("").to_string(),
+    }
+}
+
+/// Splits a SIPp message trace into messages. Blocks start with a line of
+/// dashes, then `UDP message sent (N bytes):` or `TCP message received [N]
+/// bytes :`, an empty line and the message.
+pub(crate) fn parse_trace(text: &str) -> Vec<Traced> {
+    let mut out = Vec::new();
+    for block in text.split("-----------------------------------------------") {
+        let mut lines = block.split('\n');
+        // The rest of the dashes line (a timestamp).
+        let _ = lines.next();
+        let Some(kind) = lines.next() else { continue };
+        let sent = kind.contains("message sent");
+        if !sent && !kind.contains("message received") {
+            continue;
+        }
+        let rest: Vec<&str> = lines.map(|l| l.trim_end_matches('\r')).collect();
+        // Skip the empty line(s) before the start line.
+        let start = rest.iter().position(|l| !l.trim().is_empty());
+        let Some(start) = start else { continue };
+        let mut body = rest[start..].join("\r\n");
+        // The headers end at the first empty line; make sure it is there.
+        if !body.contains("\r\n\r\n") {
+            body.push_str("\r\n\r\n");
+        }
+        let mut raw = body.into_bytes();
+        // The trace adds blank lines after the body: trim them.
+        while raw.ends_with(b"\r\n\r\n\r\n") {
+            raw.truncate(raw.len() - 2);
+        }
+        if let Some(msg) = Msg::parse(&raw) {
+            out.push(Traced { sent, msg });
+        }
+    }
+    out
 }
 
 fn tail(s: &str, n: usize) -> &str {
@@ -1125,6 +1275,349 @@ fn tail(s: &str, n: usize) -> &str {
         i += 1;
     }
     &s[i..]
+}
+
+/// Which scenario SIPp runs.
+#[derive(Debug, Clone)]
+enum Scenario {
+    /// A file in `tests/sipp/`, with `{{NAME}}` placeholders replaced.
+    File(String),
+    /// A built-in scenario (`-sn uac`).
+    Builtin(String),
+}
+
+/// A SIPp command, built step by step, then run to its end ([`Sipp::run`],
+/// for clients) or started in the background ([`Sipp::spawn`], for
+/// servers that must listen before tandem calls them).
+#[derive(Debug, Clone)]
+pub(crate) struct Sipp {
+    scenario: Scenario,
+    vars: Vec<(String, String)>,
+    target: Option<SocketAddr>,
+    transport: SippTransport,
+    calls: u32,
+    rate: u32,
+    limit: u32,
+    extra: Vec<String>,
+    timeout: Duration,
+    trace_msg: bool,
+}
+
+impl Sipp {
+    fn new(scenario: Scenario, target: Option<SocketAddr>) -> Sipp {
+        Sipp {
+            scenario,
+            vars: Vec::new(),
+            target,
+            transport: SippTransport::Udp,
+            calls: 1,
+            rate: 50,
+            limit: 10,
+            extra: Vec::new(),
+            timeout: Duration::from_secs(30),
+            trace_msg: true,
+        }
+    }
+
+    /// A client running `tests/sipp/<name>` against `target`.
+    pub(crate) fn client(name: &str, target: SocketAddr) -> Sipp {
+        Sipp::new(Scenario::File(name.to_string()), Some(target))
+    }
+
+    /// A server running `tests/sipp/<name>`.
+    pub(crate) fn server(name: &str) -> Sipp {
+        Sipp::new(Scenario::File(name.to_string()), None)
+    }
+
+    /// A client running a built-in scenario (`uac`, ...).
+    pub(crate) fn builtin_client(name: &str, target: SocketAddr) -> Sipp {
+        Sipp::new(Scenario::Builtin(name.to_string()), Some(target))
+    }
+
+    /// A server running a built-in scenario (`uas`, ...).
+    pub(crate) fn builtin_server(name: &str) -> Sipp {
+        Sipp::new(Scenario::Builtin(name.to_string()), None)
+    }
+
+    /// Replaces `{{name}}` in the scenario file by `value`.
+    pub(crate) fn var(mut self, name: &str, value: &str) -> Sipp {
+        self.vars.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// UDP (default) or TCP.
+    pub(crate) fn transport(mut self, t: SippTransport) -> Sipp {
+        self.transport = t;
+        self
+    }
+
+    /// Stop after this many calls (`-m`; default 1).
+    pub(crate) fn calls(mut self, n: u32) -> Sipp {
+        self.calls = n;
+        self
+    }
+
+    /// Calls per second (`-r`; default 50).
+    pub(crate) fn rate(mut self, r: u32) -> Sipp {
+        self.rate = r;
+        self
+    }
+
+    /// Most calls at once (`-l`; default 10).
+    pub(crate) fn limit(mut self, l: u32) -> Sipp {
+        self.limit = l;
+        self
+    }
+
+    /// Extra command-line arguments.
+    pub(crate) fn args(mut self, args: &[&str]) -> Sipp {
+        self.extra.extend(args.iter().map(|s| s.to_string()));
+        self
+    }
+
+    /// SIPp's global timeout (`-timeout`, default 30 s): a run still going
+    /// then fails.
+    pub(crate) fn timeout(mut self, t: Duration) -> Sipp {
+        self.timeout = t;
+        self
+    }
+
+    /// Turns the message trace off (long runs).
+    pub(crate) fn no_trace(mut self) -> Sipp {
+        self.trace_msg = false;
+        self
+    }
+
+    fn name(&self) -> String {
+        let role = if self.target.is_some() {
+            "client"
+        } else {
+            "server"
+        };
+        match &self.scenario {
+            Scenario::File(f) => format!("{role} {f}"),
+            Scenario::Builtin(b) => format!("{role} -sn {b}"),
+        }
+    }
+
+    fn command(&self, dir: &Path, port: u16) -> Command {
+        let mut cmd = Command::new(sipp_binary());
+        cmd.current_dir(dir);
+        if let Some(target) = self.target {
+            cmd.arg(target.to_string());
+        }
+        match &self.scenario {
+            Scenario::File(name) => {
+                let mut text = std::fs::read_to_string(scenario(name))
+                    .unwrap_or_else(|e| panic!("read scenario {name}: {e}"));
+                for (k, v) in &self.vars {
+                    text = text.replace(&format!("{{{{{k}}}}}"), v);
+                }
+                assert!(
+                    !text.contains("{{"),
+                    "scenario {name} has a placeholder left: {:?}",
+                    self.vars
+                );
+                let path = dir.join(name);
+                std::fs::write(&path, text).expect("write scenario");
+                cmd.arg("-sf").arg(path);
+            }
+            Scenario::Builtin(name) => {
+                cmd.args(["-sn", name]);
+            }
+        }
+        let timeout = format!("{}s", self.timeout.as_secs().max(1));
+        cmd.args(["-i", "127.0.0.1"])
+            .args(["-p", &port.to_string()])
+            // SIPp binds media (-mp) and control (-cp) ports of its own, and
+            // moves to the next ones when those are taken.
+            .args(["-mp", &free_port().to_string()])
+            .args(["-cp", &free_port().to_string()])
+            .args([
+                "-t",
+                if self.transport == SippTransport::Tcp {
+                    "t1"
+                } else {
+                    "u1"
+                },
+            ])
+            .args(["-m", &self.calls.to_string()])
+            .args(["-r", &self.rate.to_string()])
+            .args(["-l", &self.limit.to_string()])
+            .args(["-nostdin", "-timeout", &timeout, "-timeout_error"])
+            .args(["-trace_err", "-error_file"])
+            .arg(dir.join("errors.log"))
+            .args(["-trace_logs", "-log_file"])
+            .arg(dir.join("logs.log"));
+        if self.trace_msg {
+            cmd.args(["-trace_msg", "-message_file"])
+                .arg(dir.join("messages.log"));
+        }
+        cmd.args(&self.extra);
+        let screen = std::fs::File::create(dir.join("screen.txt")).expect("screen file");
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::from(screen.try_clone().expect("clone file")))
+            .stderr(Stdio::from(screen));
+        cmd
+    }
+
+    /// Starts SIPp in the background on a free port. A server is returned
+    /// once its port is bound (a port taken meanwhile by someone else makes
+    /// SIPp exit; it is then started again on another port).
+    pub(crate) fn spawn(self) -> SippProc {
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            let port = free_port();
+            let mut child = self
+                .command(dir.path(), port)
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot run sipp: {e}"));
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let mut bound = false;
+            while Instant::now() < deadline {
+                if port_bound(port, self.transport) {
+                    bound = true;
+                    break;
+                }
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let mut proc = SippProc {
+                child: Some(child),
+                dir,
+                port,
+                transport: self.transport,
+                deadline: Instant::now() + self.timeout + Duration::from_secs(5),
+                name: self.name(),
+            };
+            if bound {
+                return proc;
+            }
+            let run = proc.wait();
+            let bind_failed = run.screen.contains("bind") || run.errors.contains("bind");
+            if !bind_failed {
+                panic!("SIPp {} did not start.\n{}", run.name, run.report());
+            }
+        }
+        panic!("SIPp could not bind a port in 5 attempts");
+    }
+
+    /// Runs SIPp to its end (its own timeout, plus a margin, bounds it).
+    pub(crate) fn run(self) -> SippRun {
+        // A port picked this way may be taken again before SIPp binds it;
+        // SIPp then fails to bind (exit code 254 or 255 with a bind error):
+        // retry.
+        for attempt in 0.. {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            let port = free_port();
+            let child = self
+                .command(dir.path(), port)
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot run sipp: {e}"));
+            let mut proc = SippProc {
+                child: Some(child),
+                dir,
+                port,
+                transport: self.transport,
+                deadline: Instant::now() + self.timeout + Duration::from_secs(10),
+                name: self.name(),
+            };
+            let run = proc.wait();
+            let bind_failed = run.code != Some(0)
+                && (run.screen.contains("bind") || run.errors.contains("bind"))
+                && run.messages.is_empty();
+            if bind_failed && attempt < 3 {
+                continue;
+            }
+            return run;
+        }
+        unreachable!()
+    }
+}
+
+/// A SIPp process running in the background. Killed on drop.
+pub(crate) struct SippProc {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    /// The SIP port it listens on.
+    pub(crate) port: u16,
+    transport: SippTransport,
+    deadline: Instant,
+    name: String,
+}
+
+impl SippProc {
+    /// Its SIP address.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// A route target reaching it: `sip:${user}@127.0.0.1:PORT` (with
+    /// `;transport=tcp` over TCP).
+    pub(crate) fn target(&self) -> String {
+        format!(
+            "sip:${{user}}@127.0.0.1:{}{}",
+            self.port,
+            self.transport.uri_param()
+        )
+    }
+
+    /// Kills the process at once (a peer that vanishes).
+    pub(crate) fn kill(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// True while SIPp runs.
+    pub(crate) fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// The message trace so far.
+    pub(crate) fn messages(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("messages.log")).unwrap_or_default()
+    }
+
+    /// Waits until SIPp exits (killing it at its deadline) and collects
+    /// what it wrote.
+    pub(crate) fn wait(&mut self) -> SippRun {
+        let mut code = None;
+        if let Some(mut child) = self.child.take() {
+            let status = loop {
+                if let Some(s) = child.try_wait().expect("wait for sipp") {
+                    break Some(s);
+                }
+                if Instant::now() > self.deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break None;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            };
+            code = status.and_then(|s| s.code());
+        }
+        let read = |n: &str| std::fs::read_to_string(self.dir.path().join(n)).unwrap_or_default();
+        SippRun {
+            code,
+            errors: read("errors.log"),
+            messages: read("messages.log"),
+            logs: read("logs.log"),
+            screen: read("screen.txt"),
+            name: self.name.clone(),
+        }
+    }
+}
+
+impl Drop for SippProc {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 /// Runs the scenario `name` from `tests/sipp/` against `target` until `calls`
@@ -1136,79 +1629,251 @@ pub(crate) fn sipp(
     calls: u32,
     extra: &[&str],
 ) -> SippRun {
-    let bin = sipp_binary();
-    let scenario = scenario(name);
-    // A port picked this way may be taken again before SIPp binds it; SIPp
-    // then fails to bind (exit code 254 or 255 with a bind error): retry.
-    for attempt in 0.. {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let err = dir.path().join("errors.log");
-        let msg = dir.path().join("messages.log");
-        let log = dir.path().join("logs.log");
-        let screen = dir.path().join("screen.txt");
-        let screen_file = std::fs::File::create(&screen).expect("screen file");
-        let mut cmd = Command::new(&bin);
-        cmd.current_dir(dir.path())
-            .arg(target.to_string())
-            .arg("-sf")
-            .arg(&scenario)
-            .args(["-i", "127.0.0.1"])
-            .args(["-p", &free_port().to_string()])
-            // SIPp binds media (-mp) and control (-cp) ports of its own, and
-            // moves to the next ones when those are taken.
-            .args(["-mp", &free_port().to_string()])
-            .args(["-cp", &free_port().to_string()])
-            .args([
-                "-t",
-                if transport == SippTransport::Tcp {
-                    "t1"
-                } else {
-                    "u1"
-                },
-            ])
-            .args(["-m", &calls.to_string()])
-            .args(["-r", "50", "-l", "10"])
-            .args(["-nostdin", "-timeout", "30s", "-timeout_error"])
-            .args(["-trace_err", "-error_file"])
-            .arg(&err)
-            .args(["-trace_msg", "-message_file"])
-            .arg(&msg)
-            .args(["-trace_logs", "-log_file"])
-            .arg(&log)
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(screen_file.try_clone().expect("clone file")))
-            .stderr(Stdio::from(screen_file));
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
-        let deadline = Instant::now() + Duration::from_secs(45);
-        let status = loop {
-            if let Some(s) = child.try_wait().expect("wait for sipp") {
-                break Some(s);
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
-        let run = SippRun {
-            code: status.and_then(|s| s.code()),
-            errors: read(&err),
-            messages: read(&msg),
-            logs: read(&log),
-            screen: read(&screen),
-        };
-        let bind_failed = run.code != Some(0)
-            && (run.screen.contains("bind") || run.errors.contains("bind"))
-            && run.messages.is_empty();
-        if bind_failed && attempt < 3 {
-            continue;
-        }
-        return run;
+    Sipp::client(name, target)
+        .transport(transport)
+        .calls(calls)
+        .args(extra)
+        .run()
+}
+
+// ---------------------------------------------------------------------------
+// Configurations for calls, and the status line
+// ---------------------------------------------------------------------------
+
+/// A small media port range, `"MIN-MAX"` with `n` ports, outside the
+/// kernel's ephemeral port range (above it when there is room, else between
+/// 30000 and its start), and away from 10000-30000, where tandem's default
+/// range and the media crate's own tests live. Ranges handed out in one
+/// test process never overlap (tests run in parallel, and a tandem may keep
+/// its ports bound); the first one starts at a random place, so other
+/// processes are unlikely to meet them. A port someone else holds anyway is
+/// skipped by the pool: an overlap costs ports, not calls.
+pub(crate) fn media_ports(n: u16) -> String {
+    static CURSOR: Mutex<Option<u64>> = Mutex::new(None);
+    let (lo, hi) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| {
+            let mut it = s.split_whitespace().map(|p| p.parse::<u64>().ok());
+            Some((it.next()??, it.next()??))
+        })
+        .unwrap_or((32_768, 60_999));
+    let n = u64::from(n.max(2)).next_multiple_of(2);
+    let (start, end) = if hi + 1 + 2_000 <= 65_535 {
+        (hi + 1, 65_535)
+    } else {
+        (30_000, lo.max(32_000))
+    };
+    let start = start.next_multiple_of(2);
+    let len = end - start;
+    assert!(n < len, "no room for {n} media ports");
+    let mut cursor = CURSOR.lock().unwrap();
+    let pos = cursor.get_or_insert_with(|| {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::from(d.subsec_nanos()) ^ d.as_secs())
+            .unwrap_or(0)
+            ^ (u64::from(std::process::id()) << 7);
+        ((seed.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) % len) & !1
+    });
+    if *pos + n > len {
+        *pos = 0;
     }
-    unreachable!()
+    let min = start + *pos;
+    *pos += n;
+    format!("{min}-{}", min + n - 1)
+}
+
+/// A tandem configuration for call tests, written as TOML.
+#[derive(Debug, Clone)]
+pub(crate) struct CallConfig {
+    routes: Vec<String>,
+    media: Vec<String>,
+    limits: Vec<String>,
+    sip: Vec<String>,
+    status_s: u64,
+}
+
+impl CallConfig {
+    /// Anchored media on 127.0.0.1 with a small random port range, the
+    /// status line every second, default limits and timers.
+    pub(crate) fn new() -> CallConfig {
+        CallConfig {
+            routes: Vec::new(),
+            media: vec![
+                "address = \"127.0.0.1\"".into(),
+                format!("ports = \"{}\"", media_ports(100)),
+            ],
+            limits: Vec::new(),
+            sip: Vec::new(),
+            status_s: 1,
+        }
+    }
+
+    /// A route: `mode` is `serial` or `parallel`; `extra` adds lines
+    /// (`media = "direct"`).
+    pub(crate) fn route_full(
+        mut self,
+        prefix: &str,
+        targets: &[String],
+        mode: &str,
+        timeout_s: u64,
+        extra: &[&str],
+    ) -> CallConfig {
+        let targets: Vec<String> = targets.iter().map(|t| format!("{t:?}")).collect();
+        let mut r = format!(
+            "[[routes]]\nprefix = {prefix:?}\ntargets = [{}]\nmode = {mode:?}\ntimeout_s = {timeout_s}\n",
+            targets.join(", ")
+        );
+        for e in extra {
+            r.push_str(e);
+            r.push('\n');
+        }
+        self.routes.push(r);
+        self
+    }
+
+    /// A serial route to `targets` with a 10 s ring time.
+    pub(crate) fn route(self, prefix: &str, targets: &[String]) -> CallConfig {
+        self.route_full(prefix, targets, "serial", 10, &[])
+    }
+
+    /// A `[media]` line (`mode = "direct"`, `ports = "..."`).
+    pub(crate) fn media(mut self, line: &str) -> CallConfig {
+        let key = line.split('=').next().unwrap_or("").trim().to_string();
+        self.media
+            .retain(|l| l.split('=').next().unwrap_or("").trim() != key);
+        self.media.push(line.to_string());
+        self
+    }
+
+    /// A `[limits]` line.
+    pub(crate) fn limits(mut self, line: &str) -> CallConfig {
+        self.limits.push(line.to_string());
+        self
+    }
+
+    /// A `[sip]` line (`t1_ms = 50`).
+    pub(crate) fn sip(mut self, line: &str) -> CallConfig {
+        self.sip.push(line.to_string());
+        self
+    }
+
+    /// The TOML text.
+    pub(crate) fn toml(&self) -> String {
+        let mut out = String::new();
+        for r in &self.routes {
+            out.push_str(r);
+            out.push('\n');
+        }
+        for (section, lines) in [
+            ("media", &self.media),
+            ("limits", &self.limits),
+            ("sip", &self.sip),
+        ] {
+            if !lines.is_empty() {
+                out.push_str(&format!("[{section}]\n{}\n\n", lines.join("\n")));
+            }
+        }
+        out.push_str(&format!("[status]\ninterval_s = {}\n", self.status_s));
+        out
+    }
+
+    /// Starts tandem with this configuration.
+    pub(crate) fn start(&self) -> Tandem {
+        Tandem::with_config(&self.toml())
+    }
+}
+
+/// One `Status.` line: `calls=N total_calls=N media_sessions=N ...`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Status {
+    /// Every `key=value` of the line with a numeric value.
+    pub(crate) values: Vec<(String, u64)>,
+    /// The line.
+    pub(crate) line: String,
+}
+
+impl Status {
+    /// Parses a log line; `None` unless it is a status line.
+    pub(crate) fn parse(line: &str) -> Option<Status> {
+        let i = line.find("Status.")?;
+        let values = line[i..]
+            .split_whitespace()
+            .filter_map(|kv| {
+                let (k, v) = kv.split_once('=')?;
+                Some((k.to_string(), v.trim_matches('"').parse().ok()?))
+            })
+            .collect();
+        Some(Status {
+            values,
+            line: line.to_string(),
+        })
+    }
+
+    /// A value by name (panics when the line lacks it).
+    pub(crate) fn get(&self, key: &str) -> u64 {
+        self.values
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| *v)
+            .unwrap_or_else(|| panic!("no {key}= in status line {}", self.line))
+    }
+}
+
+impl Tandem {
+    /// The listener for `transport`.
+    pub(crate) fn addr(&self, transport: SippTransport) -> SocketAddr {
+        match transport {
+            SippTransport::Udp => self.udp(),
+            SippTransport::Tcp => self.tcp(),
+        }
+    }
+
+    /// Number of log lines so far (a mark for [`Tandem::wait_status`]).
+    pub(crate) fn log_len(&self) -> usize {
+        self.log.lines.lock().unwrap().len()
+    }
+
+    /// Waits (up to `timeout`) for a status line logged after line `since`
+    /// that satisfies `pred`; `Err` carries the last status line seen.
+    pub(crate) fn wait_status(
+        &self,
+        since: usize,
+        timeout: Duration,
+        pred: impl Fn(&Status) -> bool,
+    ) -> Result<(Status, Duration), Option<Status>> {
+        let start = Instant::now();
+        let deadline = start + timeout;
+        let mut last = None;
+        loop {
+            let lines = self.log_lines();
+            for l in lines.iter().skip(since) {
+                if let Some(s) = Status::parse(l) {
+                    if pred(&s) {
+                        return Ok((s, start.elapsed()));
+                    }
+                    last = Some(s);
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(last);
+            }
+            self.wait_log_change((deadline - now).min(Duration::from_millis(100)));
+        }
+    }
+
+    /// Waits for a status line logged from now on with no call, no media
+    /// session and no media port left; panics with the last one otherwise.
+    pub(crate) fn assert_idle(&self, timeout: Duration) -> Duration {
+        match self.wait_status(self.log_len(), timeout, |s| {
+            s.get("calls") == 0 && s.get("media_sessions") == 0 && s.get("media_ports") == 0
+        }) {
+            Ok((_, t)) => t,
+            Err(last) => panic!(
+                "calls or media ports left behind after {timeout:?}: last status line {:?}",
+                last.map(|s| s.line)
+            ),
+        }
+    }
 }

@@ -457,7 +457,14 @@ impl Call {
     pub(super) async fn attempt_over(&mut self, _i: usize) {
         match self.state {
             State::Setup if self.winner.is_none() => {
-                if self.decision.mode == ForkMode::Serial && self.launch_next() {
+                // A 6xx is definitive (RFC 3261 §16.7, §21.6): no further
+                // target is tried and pending attempts are cancelled.
+                let global = self.failures.iter().any(|f| (600..700).contains(&f.code));
+                if global {
+                    for j in 0..self.attempts.len() {
+                        self.cancel_attempt(j);
+                    }
+                } else if self.decision.mode == ForkMode::Serial && self.launch_next() {
                     return;
                 }
                 let pending = self.attempts.iter().any(|a| {
