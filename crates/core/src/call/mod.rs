@@ -142,6 +142,29 @@ impl Attempt {
     }
 }
 
+/// The ACK of a 2xx that waits for the answer of a late offer.
+#[derive(Debug)]
+struct HeldAck {
+    /// CSeq of the INVITE it acknowledges.
+    cseq: u32,
+    /// The ACK, once sent (resent on 2xx retransmissions).
+    sent: Option<Message>,
+}
+
+fn media_side(leg: LegId) -> media::Side {
+    match leg {
+        LegId::A => media::Side::A,
+        LegId::B(_) => media::Side::B,
+    }
+}
+
+fn leg_slot(leg: LegId) -> usize {
+    match leg {
+        LegId::A => 0,
+        LegId::B(_) => 1,
+    }
+}
+
 /// Where the call is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -198,6 +221,8 @@ pub(crate) struct Call {
     /// The SDP in force from A and from B (the last completed offer/answer),
     /// to restore the media when a later offer is refused.
     sdp_in_force: [Option<Bytes>; 2],
+    /// ACKs held back for late offers, by the leg they go to.
+    held_acks: HashMap<LegId, HeldAck>,
 }
 
 impl Call {
@@ -251,6 +276,7 @@ impl Call {
             a_timer: None,
             b_timer: None,
             sdp_in_force: [None, None],
+            held_acks: HashMap::new(),
         }
     }
 
@@ -290,7 +316,7 @@ impl Call {
                 source,
                 tx,
             } => self.on_request(leg, request, source, tx).await,
-            CallMsg::Ack { leg, request } => self.on_ack(leg, request),
+            CallMsg::Ack { leg, request } => self.on_ack(leg, request).await,
             CallMsg::Cancelled => self.on_cancel(),
             CallMsg::AckTimeout => {
                 tracing::info!(message = "Caller never acknowledged the answer, hanging up.");
@@ -358,11 +384,66 @@ impl Call {
         }
     }
 
-    fn on_ack(&mut self, leg: LegId, request: Message) {
-        // ACKs of relayed re-INVITE answers need nothing: the other leg's
-        // 2xx was ACKed when it arrived. Late offers are not relayed yet.
-        if !request.body.is_empty() {
-            tracing::debug!(message = "ACK with a body ignored.", ?leg);
+    /// An ACK from `leg`. For a late offer (an INVITE without SDP, whose
+    /// 2xx carried the offer) it carries the answer: the ACK held back on
+    /// the other leg goes out now, with that answer rewritten. Any other ACK
+    /// needs nothing: the other leg's 2xx was ACKed when it arrived.
+    async fn on_ack(&mut self, leg: LegId, request: Message) {
+        let Some(other) = self.other(leg) else { return };
+        let Some(held) = self.held_acks.get(&other) else {
+            return;
+        };
+        if held.sent.is_some() {
+            return;
+        }
+        let cseq = held.cseq;
+        let body = if request.body.is_empty() {
+            None
+        } else {
+            match self.sdp_toward_other(media_side(leg), &request.body).await {
+                Ok(sdp) => Some(sdp),
+                Err(e) => {
+                    tracing::info!(message = "Answer in ACK refused.", error = %e);
+                    None
+                }
+            }
+        };
+        let Some(dialog) = self.dialog_mut(other) else {
+            return;
+        };
+        let mut ack = dialog.ack(cseq);
+        let target = dialog.target;
+        if let Some(sdp) = body {
+            ack.set_body("application/sdp", sdp);
+            self.sdp_in_force[leg_slot(leg)] = Some(request.body.clone());
+        }
+        self.layer.send_stateless(ack.clone(), target);
+        if let Some(h) = self.held_acks.get_mut(&other) {
+            h.sent = Some(ack);
+        }
+    }
+
+    /// The ACK for a 2xx on `leg` (CSeq `cseq`): sent at once, or held
+    /// until the other leg's ACK brings the answer (`late_offer`); a
+    /// retransmitted 2xx gets the ACK again once it exists.
+    pub(super) fn ack_2xx(&mut self, leg: LegId, cseq: u32, late_offer: bool) {
+        if let Some(h) = self.held_acks.get(&leg)
+            && h.cseq == cseq
+        {
+            if let (Some(ack), Some(d)) = (h.sent.clone(), self.dialog_mut(leg)) {
+                let target = d.target;
+                self.layer.send_stateless(ack, target);
+            }
+            return;
+        }
+        if late_offer {
+            self.held_acks.insert(leg, HeldAck { cseq, sent: None });
+            return;
+        }
+        if let Some(d) = self.dialog_mut(leg) {
+            let ack = d.ack(cseq);
+            let target = d.target;
+            self.layer.send_stateless(ack, target);
         }
     }
 

@@ -218,13 +218,13 @@ impl Call {
             return;
         }
         if method == Method::Invite && (200..300).contains(&code) {
-            // ACK every 2xx of the relayed re-INVITE, retransmissions too.
+            // ACK every 2xx of the relayed re-INVITE, retransmissions too;
+            // for a late offer the ACK waits for the answer in X's ACK.
+            let late = request.body.is_empty() && !resp.body.is_empty();
             if let Some(d) = self.dialog_mut(to) {
                 d.refresh_target(&resp);
-                let ack = d.ack(sent_cseq);
-                let target = d.target;
-                self.layer.send_stateless(ack, target);
             }
+            self.ack_2xx(to, sent_cseq, late);
         }
         if was_answered {
             return;

@@ -355,9 +355,8 @@ impl Call {
         if let Some(d) = &a.dialog
             && resp.to_tag().as_deref() == Some(&d.remote_tag[..])
         {
-            let ack = d.ack(a.invite_cseq());
-            let target = d.target;
-            self.layer.send_stateless(ack, target);
+            let cseq = a.invite_cseq();
+            self.ack_2xx(LegId::B(i), cseq, false);
             return;
         }
         let target = a.target.target;
@@ -370,9 +369,16 @@ impl Call {
             );
             return;
         };
-        self.layer
-            .send_stateless(dialog.ack(a.invite_cseq()), dialog.target);
+        let cseq = a.invite_cseq();
         a.dialog = Some(dialog);
+        // A late offer (A's INVITE had no SDP): B's 2xx carries the offer;
+        // its ACK waits for A's answer (in A's ACK).
+        let late = self.winner.is_none()
+            && self.state == State::Setup
+            && self.a_invite.body.is_empty()
+            && !resp.body.is_empty();
+        self.ack_2xx(LegId::B(i), cseq, late);
+        let a = &mut self.attempts[i];
         a.deadline = None;
         if self.winner.is_some() || self.state != State::Setup {
             // A loser's 2xx, or one that crossed the CANCEL: ACK, then BYE.
