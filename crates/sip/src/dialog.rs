@@ -37,19 +37,7 @@ pub struct Dialog {
 fn without_tag(value: &Bytes) -> Bytes {
     match NameAddr::parse_shared(value, value) {
         Ok(mut n) if n.tag().is_some() => {
-            let mut params = Vec::new();
-            for (name, v) in n.params.iter() {
-                if name.eq_ignore_ascii_case(b"tag") {
-                    continue;
-                }
-                params.push(b';');
-                params.extend_from_slice(name);
-                if let Some(v) = v {
-                    params.push(b'=');
-                    params.extend_from_slice(v);
-                }
-            }
-            n.params = crate::message::Params::from_raw(Bytes::from(params));
+            n.params = n.params.without("tag");
             n.to_bytes()
         }
         _ => value.clone(),

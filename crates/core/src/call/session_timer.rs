@@ -106,25 +106,17 @@ impl Call {
             return false;
         }
         a.se_retried = true;
-        let mut invite = a.invite.clone();
-        invite
-            .headers
-            .set(HeaderName::SessionExpires, min.to_string());
-        invite.headers.set(HeaderName::MinSe, min.to_string());
-        let seq = a.invite_cseq().wrapping_add(1);
-        invite
-            .headers
-            .set(HeaderName::CSeq, format!("{seq} INVITE"));
-        let tx = self.layer.send_request(invite.clone(), a.target.target);
-        a.key = tx.key().clone();
-        a.invite = invite;
-        a.state = super::AttemptState::Trying;
         tracing::info!(
             message = "Session interval too small, retrying.",
             attempt = i,
             min_se = min
         );
-        self.track(tx, Pending::Invite(i));
+        self.resend_invite(i, |invite| {
+            invite
+                .headers
+                .set(HeaderName::SessionExpires, min.to_string());
+            invite.headers.set(HeaderName::MinSe, min.to_string());
+        });
         true
     }
 

@@ -224,10 +224,24 @@ impl Call {
             );
             return false;
         };
-        let a = &mut self.attempts[i];
+        tracing::info!(message = "Answering the challenge.", attempt = i);
+        self.attempts[i].auth_tries += 1;
+        self.resend_invite(i, |invite| {
+            invite.headers.remove(&answer_hdr);
+            invite.headers.push(answer_hdr, answer);
+        });
+        true
+    }
+
+    /// Sends attempt `i`'s INVITE again (same dialog identifiers, next
+    /// CSeq, new transaction) after `edit`: the retry after a 401/407 or a
+    /// 422.
+    pub(super) fn resend_invite(&mut self, i: usize, edit: impl FnOnce(&mut Message)) {
+        let Some(a) = self.attempts.get_mut(i) else {
+            return;
+        };
         let mut invite = a.invite.clone();
-        invite.headers.remove(&answer_hdr);
-        invite.headers.push(answer_hdr, answer);
+        edit(&mut invite);
         let seq = a.invite_cseq().wrapping_add(1);
         invite
             .headers
@@ -235,11 +249,8 @@ impl Call {
         let tx = self.layer.send_request(invite.clone(), a.target.target);
         a.key = tx.key().clone();
         a.invite = invite;
-        a.auth_tries += 1;
         a.state = AttemptState::Trying;
-        tracing::info!(message = "Answering the challenge.", attempt = i);
         self.track(tx, Pending::Invite(i));
-        true
     }
 
     /// A 3xx: follow its Contacts as further targets, or relay it.

@@ -102,11 +102,11 @@ impl Params {
         Ok(())
     }
 
-    /// Returns a copy with `name` set to `value` (replacing any existing one).
-    pub fn with(&self, name: &str, value: Option<&[u8]>) -> Params {
-        let mut out = Vec::with_capacity(self.0.len() + name.len() + 16);
+    /// Returns a copy without the parameter `name`.
+    pub fn without(&self, name: &str) -> Params {
+        let mut out = Vec::with_capacity(self.0.len());
         for (n, v) in self.iter() {
-            if n.eq_ignore_ascii_case(name.as_bytes()) {
+            if n.is_empty() || n.eq_ignore_ascii_case(name.as_bytes()) {
                 continue;
             }
             out.push(b';');
@@ -116,6 +116,12 @@ impl Params {
                 out.extend_from_slice(v);
             }
         }
+        Params(Bytes::from(out))
+    }
+
+    /// Returns a copy with `name` set to `value` (replacing any existing one).
+    pub fn with(&self, name: &str, value: Option<&[u8]>) -> Params {
+        let mut out = self.without(name).0.to_vec();
         out.push(b';');
         out.extend_from_slice(name.as_bytes());
         if let Some(v) = value {
