@@ -1,9 +1,10 @@
-//! The media engine: configuration, port pool and session count, shared by
-//! every session.
+//! The media engine: configuration, port pool, spare relays and session
+//! count, shared by every session.
 
 use crate::config::MediaConfig;
 use crate::error::MediaError;
 use crate::pool::PortPool;
+use crate::relay::Spares;
 use crate::session::MediaSession;
 use std::fmt;
 use std::sync::Arc;
@@ -20,6 +21,8 @@ pub struct MediaEngine {
 pub(crate) struct EngineInner {
     pub(crate) config: MediaConfig,
     pub(crate) pool: Arc<PortPool>,
+    /// Relays of ended sessions, parked for the next ones.
+    pub(crate) spares: Arc<Spares>,
     sessions: AtomicUsize,
 }
 
@@ -39,6 +42,7 @@ impl MediaEngine {
         MediaEngine {
             inner: Arc::new(EngineInner {
                 pool: Arc::new(PortPool::new(&config)),
+                spares: Arc::new(Spares::for_engine()),
                 config,
                 sessions: AtomicUsize::new(0),
             }),
@@ -63,9 +67,17 @@ impl MediaEngine {
         MediaSession::new(Arc::clone(&self.inner))
     }
 
-    /// RTP and RTCP ports bound by live sessions.
+    /// RTP and RTCP ports held by live sessions (0 when no session is
+    /// alive).
     pub fn ports_in_use(&self) -> usize {
         self.inner.pool.ports_in_use()
+    }
+
+    /// RTP and RTCP ports of ended sessions' relays, still bound and kept
+    /// for the next sessions to take over (bounded; closed when the engine
+    /// and its last session are dropped).
+    pub fn ports_idle(&self) -> usize {
+        self.inner.pool.ports_idle()
     }
 
     /// Live sessions.
@@ -80,6 +92,7 @@ impl fmt::Debug for MediaEngine {
             .field("config", &self.inner.config)
             .field("sessions", &self.sessions())
             .field("ports_in_use", &self.ports_in_use())
+            .field("ports_idle", &self.ports_idle())
             .finish()
     }
 }

@@ -9,7 +9,8 @@
 //! # Shape
 //!
 //! ```text
-//! MediaEngine ── port pool (even RTP port, RTP+1 for RTCP), session count
+//! MediaEngine ── port pool (even RTP port, RTP+1 for RTCP), spare relays,
+//!   │            session count
 //!   └─ MediaSession (one per call) ── SDP state per side, o= versions
 //!        └─ one relay task per m= line, owning its four sockets:
 //!             RTP  facing A  ⇄  RTP  facing B
@@ -20,19 +21,43 @@
 //!
 //! Each m= line (an audio or a video stream) is one Tokio task that owns its
 //! four non-blocking sockets and every piece of state the hot path touches:
-//! where each side wants RTP and RTCP, and what latching has learnt. A packet
-//! is read into a per-worker-thread scratch buffer, its fixed 12-byte header
-//! is checked in place ([`RtpHeader`]), its source is latched, and the same
-//! bytes go out of the opposite socket. Nothing is allocated per packet and no
-//! lock is taken: the task learns about new SDP through a channel it polls
-//! before reading its sockets, and publishes statistics and the time of the
-//! last packet to atomics owned by its session, once per batch of packets. No
-//! state at all is shared between calls on the hot path.
+//! where each side wants RTP and RTCP, and what latching has learnt. A
+//! packet is read into a per-worker-thread scratch buffer, its fixed 12-byte
+//! header is checked in place ([`RtpHeader`]), its source is latched, and
+//! the same bytes go out of the opposite socket. Nothing is allocated per
+//! packet and no lock is taken: the task learns about new SDP from a mailbox
+//! it checks (one atomic load) before reading its sockets, and publishes
+//! statistics and the time of the last packet to atomics owned by its
+//! session, once per batch of packets. No state at all is shared between
+//! calls on the hot path.
 //!
 //! Reading and writing datagrams sits in one private module (`relay::io`)
 //! behind one function that moves a batch of packets from one socket to
-//! another; batching with `recvmmsg`/`sendmmsg` replaces that module's body
-//! and nothing else.
+//! another. Batching with `recvmmsg`/`sendmmsg` there was measured and did
+//! not pay on this workload (see that module).
+//!
+//! # Reuse: spare relays
+//!
+//! Binding four sockets, registering them with the IO driver and spawning a
+//! task per call, then closing it all, was most of what anchoring the media
+//! cost per call. So a session that ends does not tear its relays down: each
+//! is *parked* among the engine's spares with its task and its sockets still
+//! bound. A parked task keeps reading its sockets and throws away whatever
+//! arrives (late RTP of the ended call neither queues up, nor latches, nor
+//! counts anywhere). A later session takes a spare over: it empties the
+//! sockets' receive queues itself before its SDP is rewritten, so nothing
+//! sent to the previous call can reach the next one through a queue, then
+//! hands the task its new counters; the task forwards nothing until the new
+//! SDP tells it where to, as for a new relay. Spares are taken oldest
+//! first and only after half a second parked while fresh ports can still
+//! be bound (so a late packet meets a parked task, not the next call); when
+//! the range is used up, any spare is taken rather than failing. At most
+//! 1,024 streams are kept (fewer with a low file-descriptor limit: never
+//! more sockets than a quarter of it), and all of them close with the
+//! engine. Control messages (a new session, a side's SDP, parking) go
+//! through the task's mailbox without waking it: setting up or ending a
+//! call wakes no relay task at all. [`MediaEngine::ports_in_use`] counts the
+//! ports of live sessions only; [`MediaEngine::ports_idle`] the parked ones.
 //!
 //! # Symmetric latching
 //!
@@ -76,9 +101,13 @@
 //!
 //! # Runtime and load
 //!
-//! Sessions must be driven from a Tokio runtime with IO and time enabled.
-//! `examples/rtpload.rs` is the load generator for the relay (run it with
-//! `cargo run --release -p tandem-media --example rtpload -- --help`).
+//! Sessions must be driven from a Tokio runtime with IO and time enabled
+//! (a spare relay is only taken over by a session on the runtime its task
+//! runs on). `examples/rtpload` is the load generator for the relay, with a
+//! bare `recvmmsg`/`sendmmsg` forwarder as the yardstick (`--bare`); run it
+//! with `cargo run --release -p tandem-media --example rtpload -- --help`.
+//! `examples/sessionchurn.rs` measures what a session costs to set up and
+//! tear down.
 
 mod config;
 mod engine;

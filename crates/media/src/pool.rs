@@ -1,10 +1,14 @@
 //! The RTP port pool: even ports for RTP, the next odd port for RTCP, handed
-//! out round-robin so a port just given back is the last to be reused (late
-//! packets of an ended call do not reach the next one).
+//! out round-robin so a port just given back is the last to be bound again
+//! (late packets of an ended call do not reach the next one).
 //!
 //! A pair counts as taken only once both of its sockets are bound; a port
 //! that another process holds is skipped and tried again on a later pass.
-//! The lock is taken only to hand out or give back a pair, never per packet.
+//! A taken pair is either *live* (a session relays on it) or *idle* (its
+//! session ended and its sockets stay bound, parked with their relay among
+//! the spares for the next session: see `relay::spare`). The lease says
+//! which, so the pool counts both exactly. The lock is taken only to hand
+//! out, park, take back or give back a pair, never per packet.
 
 use crate::config::MediaConfig;
 use crate::error::MediaError;
@@ -22,25 +26,52 @@ pub(crate) struct PortPool {
     port_min: u16,
     port_max: u16,
     state: Mutex<PoolState>,
-    in_use: AtomicUsize,
+    /// Pairs held by live sessions.
+    live: AtomicUsize,
+    /// Pairs bound and parked for reuse.
+    idle: AtomicUsize,
+}
+
+/// What became of one pair of the range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// Not bound by us.
+    Free,
+    /// Bound, a session relays on it.
+    Live,
+    /// Bound, no session: parked for reuse.
+    Idle,
 }
 
 #[derive(Debug)]
 struct PoolState {
-    used: Vec<bool>,
+    slots: Vec<Slot>,
     next: usize,
 }
 
-/// A pair taken from the pool; dropping it gives the pair back.
+/// A pair taken from the pool, live until [`PortLease::park`]; dropping it
+/// gives the pair back (its sockets must close with it).
 #[derive(Debug)]
 pub(crate) struct PortLease {
     pool: Arc<PortPool>,
     index: usize,
 }
 
+impl PortLease {
+    /// The pair's session ended; its sockets stay bound for the next one.
+    pub(crate) fn park(&self) {
+        self.pool.set(self.index, Slot::Idle);
+    }
+
+    /// A new session took the parked pair.
+    pub(crate) fn unpark(&self) {
+        self.pool.set(self.index, Slot::Live);
+    }
+}
+
 impl Drop for PortLease {
     fn drop(&mut self) {
-        self.pool.release(self.index);
+        self.pool.set(self.index, Slot::Free);
     }
 }
 
@@ -68,16 +99,22 @@ impl PortPool {
             port_min: config.port_min,
             port_max: config.port_max,
             state: Mutex::new(PoolState {
-                used: vec![false; pairs],
+                slots: vec![Slot::Free; pairs],
                 next: 0,
             }),
-            in_use: AtomicUsize::new(0),
+            live: AtomicUsize::new(0),
+            idle: AtomicUsize::new(0),
         }
     }
 
-    /// Ports bound (two per pair).
+    /// Ports held by live sessions (two per pair).
     pub(crate) fn ports_in_use(&self) -> usize {
-        self.in_use.load(Relaxed) * 2
+        self.live.load(Relaxed) * 2
+    }
+
+    /// Ports bound and parked for reuse, held by no session (two per pair).
+    pub(crate) fn ports_idle(&self) -> usize {
+        self.idle.load(Relaxed) * 2
     }
 
     fn port_of(&self, index: usize) -> Option<u16> {
@@ -86,13 +123,14 @@ impl PortPool {
             .and_then(|off| self.first.checked_add(off))
     }
 
-    /// Binds the next free pair. Pairs whose ports are taken by someone else
-    /// are skipped; the pool is exhausted when a whole pass finds none.
+    /// Binds the next free pair (live). Pairs whose ports are taken by
+    /// someone else are skipped; the pool is exhausted when a whole pass
+    /// finds none.
     pub(crate) fn allocate(self: &Arc<Self>) -> Result<BoundPair, MediaError> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         for step in 0..self.pairs {
             let index = (state.next + step) % self.pairs;
-            if state.used[index] {
+            if state.slots[index] != Slot::Free {
                 continue;
             }
             let Some(port) = self.port_of(index) else {
@@ -100,9 +138,9 @@ impl PortPool {
             };
             match self.bind_pair(port) {
                 Ok((rtp, rtcp)) => {
-                    state.used[index] = true;
+                    state.slots[index] = Slot::Live;
                     state.next = (index + 1) % self.pairs;
-                    self.in_use.fetch_add(1, Relaxed);
+                    self.live.fetch_add(1, Relaxed);
                     return Ok(BoundPair {
                         rtp,
                         rtcp,
@@ -132,13 +170,29 @@ impl PortPool {
         Ok((rtp, rtcp))
     }
 
-    fn release(&self, index: usize) {
+    /// Moves pair `index` to `to`, keeping the counters exact.
+    fn set(&self, index: usize, to: Slot) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(used) = state.used.get_mut(index)
-            && *used
-        {
-            *used = false;
-            self.in_use.fetch_sub(1, Relaxed);
+        let Some(slot) = state.slots.get_mut(index) else {
+            return;
+        };
+        let from = *slot;
+        // A pair given back stays given back: only a new bind takes it.
+        if from == to || from == Slot::Free {
+            return;
+        }
+        *slot = to;
+        for (state, delta) in [(from, false), (to, true)] {
+            let counter = match state {
+                Slot::Live => &self.live,
+                Slot::Idle => &self.idle,
+                Slot::Free => continue,
+            };
+            if delta {
+                counter.fetch_add(1, Relaxed);
+            } else {
+                counter.fetch_sub(1, Relaxed);
+            }
         }
     }
 }
@@ -241,5 +295,45 @@ mod tests {
             ..MediaConfig::default()
         }));
         assert!(matches!(pool.allocate(), Err(MediaError::Io(_))));
+    }
+
+    #[test]
+    fn parked_pairs_count_as_idle_not_in_use() {
+        let pool = pool(4);
+        let p = pool.allocate().unwrap();
+        assert_eq!((pool.ports_in_use(), pool.ports_idle()), (2, 0));
+        p.lease.park();
+        p.lease.park();
+        assert_eq!((pool.ports_in_use(), pool.ports_idle()), (0, 2));
+        p.lease.unpark();
+        assert_eq!((pool.ports_in_use(), pool.ports_idle()), (2, 0));
+        p.lease.park();
+        // Given back while parked: neither in use nor idle, free to bind.
+        let port = p.port;
+        drop(p);
+        assert_eq!((pool.ports_in_use(), pool.ports_idle()), (0, 0));
+        let mut seen = Vec::new();
+        while let Ok(q) = pool.allocate() {
+            seen.push(q);
+        }
+        assert!(
+            seen.iter().any(|q| q.port == port),
+            "the pair is free again"
+        );
+    }
+
+    #[test]
+    fn a_parked_pair_is_not_bound_again() {
+        let pool = pool(2);
+        let a = pool.allocate().unwrap();
+        a.lease.park();
+        // Only the other pair can be handed out; then the pool is exhausted.
+        let b = pool.allocate().unwrap();
+        assert_ne!(a.port, b.port);
+        assert!(matches!(
+            pool.allocate(),
+            Err(MediaError::PoolExhausted { .. })
+        ));
+        assert_eq!((pool.ports_in_use(), pool.ports_idle()), (2, 2));
     }
 }

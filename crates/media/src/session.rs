@@ -40,8 +40,9 @@ impl Side {
     }
 }
 
-/// A relay between side A and side B. Dropping it stops its relay tasks and
-/// gives its ports back to the pool.
+/// A relay between side A and side B. Dropping it gives its ports back: its
+/// relays stop relaying at once and are parked, still bound, for a later
+/// session to take over (see [`MediaEngine::ports_idle`](crate::MediaEngine::ports_idle)).
 pub struct MediaSession {
     engine: Arc<EngineInner>,
     shared: Arc<SessionShared>,
@@ -114,7 +115,12 @@ impl MediaSession {
         }
         for (slot, m) in state.streams.iter_mut().zip(media) {
             if m.port != 0 && slot.is_none() {
-                *slot = Some(Stream::start(&self.engine.pool, &self.shared, &runtime)?);
+                *slot = Some(Stream::start(
+                    &self.engine.pool,
+                    &self.engine.spares,
+                    &self.shared,
+                    &runtime,
+                )?);
             }
         }
         for (slot, m) in state.streams.iter().zip(media) {
@@ -207,7 +213,7 @@ fn remote(from: Side, m: &MediaSection<'_>) -> Remote {
 
 impl Drop for MediaSession {
     fn drop(&mut self) {
-        // The streams (tasks and port leases) go with `state`.
+        // The streams (parked among the spares) go with `state`.
         self.engine.session_ended();
     }
 }

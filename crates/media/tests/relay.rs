@@ -326,7 +326,12 @@ async fn ports_return_to_the_pool_when_the_session_drops() {
     assert_eq!(engine.sessions(), 1);
     drop(s2);
     assert_eq!((engine.sessions(), engine.ports_in_use()), (0, 0));
-    // The sockets really close (the tasks end) shortly after.
+    // The relays are parked for reuse, their ports still bound ...
+    assert_eq!(engine.ports_idle(), 8);
+    assert!(std::net::UdpSocket::bind(("127.0.0.1", ports[0])).is_err());
+    // ... until the engine goes: then the sockets really close (the tasks
+    // end) shortly after.
+    drop(engine);
     let deadline = tokio::time::Instant::now() + ARRIVES;
     for port in ports {
         for p in [port, port + 1] {

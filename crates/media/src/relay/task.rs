@@ -1,9 +1,16 @@
 //! The task that relays one stream: four sockets (RTP and RTCP facing A,
-//! RTP and RTCP facing B), one poll loop, no locks.
+//! RTP and RTCP facing B), one poll loop, no lock per packet (the mailbox
+//! is locked only when it holds messages).
+//!
+//! The task outlives the session it serves: when the session ends it is
+//! parked (it keeps reading its sockets and throws away whatever arrives, so
+//! nothing queues up, latches or is counted), and a later session can take
+//! it over with a new set of counters, after emptying the sockets' receive
+//! queues itself (see `Relay::activate`).
 
 use super::io::relay;
 use super::peer::{Peer, for_socket};
-use super::{Remote, SdpTarget};
+use super::{Ctl, Ends, Remote, SdpTarget};
 use crate::packet::{RtpHeader, looks_like_rtcp};
 use crate::shared::{Kind, SessionShared};
 use std::future::poll_fn;
@@ -11,7 +18,6 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
 
 /// Packets read from one socket before the others get a turn.
 const BATCH: usize = 32;
@@ -23,9 +29,9 @@ fn index(side: usize, kind: Kind) -> usize {
 
 /// The state of one stream, owned by its task.
 pub(super) struct RelayTask {
-    sockets: [UdpSocket; 4],
+    /// The sockets and the mailbox.
+    ends: Arc<Ends>,
     state: State,
-    ctl: mpsc::UnboundedReceiver<Remote>,
 }
 
 struct State {
@@ -33,48 +39,38 @@ struct State {
     peers: [Peer; 4],
     rtp_proto: bool,
     local: IpAddr,
-    shared: Arc<SessionShared>,
+    /// The session served; `None` while parked.
+    shared: Option<Arc<SessionShared>>,
 }
 
 impl RelayTask {
-    pub(super) fn new(
-        sockets: [UdpSocket; 4],
-        ctl: mpsc::UnboundedReceiver<Remote>,
-        shared: Arc<SessionShared>,
-    ) -> std::io::Result<RelayTask> {
-        let local = sockets[0].local_addr()?.ip();
+    /// A task serving `shared` from the start.
+    pub(super) fn new(ends: Arc<Ends>, shared: Arc<SessionShared>) -> std::io::Result<RelayTask> {
+        let local = ends.sockets[0].local_addr()?.ip();
         Ok(RelayTask {
-            sockets,
+            ends,
             state: State {
                 peers: [Peer::default(); 4],
                 rtp_proto: true,
                 local,
-                shared,
+                shared: Some(shared),
             },
-            ctl,
         })
     }
 
-    /// Relays until the session drops the stream (or the runtime shuts down).
+    /// Relays until the relay is dropped for good (which aborts the task)
+    /// or the runtime shuts down.
     pub(super) async fn run(mut self) {
         poll_fn(|cx| self.poll(cx)).await;
     }
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let RelayTask {
-            sockets,
-            state,
-            ctl,
-        } = self;
+        let RelayTask { ends, state } = self;
+        let Ends { sockets, mailbox } = &**ends;
         loop {
-            // SDP first: packets read after `set_remote` returned see it.
-            loop {
-                match ctl.poll_recv(cx) {
-                    Poll::Ready(Some(remote)) => state.apply(remote),
-                    Poll::Ready(None) => return Poll::Ready(()),
-                    Poll::Pending => break,
-                }
-            }
+            // The mailbox first: packets read after `set_remote` returned
+            // see it.
+            mailbox.drain(|msg| state.apply(msg));
             let mut progressed = false;
             for (i, socket) in sockets.iter().enumerate() {
                 match socket.poll_recv_ready(cx) {
@@ -99,7 +95,23 @@ impl RelayTask {
 }
 
 impl State {
-    fn apply(&mut self, remote: Remote) {
+    fn apply(&mut self, msg: Ctl) {
+        match msg {
+            Ctl::Remote(remote) if self.shared.is_some() => self.set_remote(remote),
+            Ctl::Remote(_) => {}
+            Ctl::Park => self.reset(None),
+            Ctl::Activate(shared) => self.reset(Some(shared)),
+        }
+    }
+
+    /// Forgets the previous session's peers and serves `shared`.
+    fn reset(&mut self, shared: Option<Arc<SessionShared>>) {
+        self.peers = [Peer::default(); 4];
+        self.rtp_proto = true;
+        self.shared = shared;
+    }
+
+    fn set_remote(&mut self, remote: Remote) {
         let side = remote.side.index();
         self.rtp_proto = remote.rtp_proto;
         for (kind, target) in [(Kind::Rtp, remote.rtp), (Kind::Rtcp, remote.rtcp)] {
@@ -112,8 +124,12 @@ impl State {
     }
 
     /// Relays what socket `i` has to the same kind of socket facing the
-    /// other side.
+    /// other side (or throws it away while parked).
     fn relay_from(&mut self, i: usize, from: &UdpSocket, to: &UdpSocket) {
+        let Some(shared) = &self.shared else {
+            relay(from, to, None, BATCH, |_, _| {});
+            return;
+        };
         let side = i / 2;
         let kind = if i.is_multiple_of(2) {
             Kind::Rtp
@@ -134,8 +150,8 @@ impl State {
             }
         });
         if moved.received > 0 {
-            self.shared.touch();
-            self.shared.record(
+            shared.touch();
+            shared.record(
                 side,
                 kind,
                 moved.sent,

@@ -18,6 +18,10 @@
 //! The generator shares the machine with the relay: on a small machine the
 //! highest loss-free rate is where the two together run out of CPU.
 //!
+//! `--bare` puts a bare `recvmmsg`/`sendmmsg` forwarder (`bare.rs`) in the
+//! child instead of the relay: the yardstick the relay's CPU is compared
+//! with, measured on the same machine under the same load.
+//!
 //! `--rates 20000,50000,100000` runs several steps one after the other on the
 //! same sessions. Every step stops by itself; the whole run is bounded by
 //! the sum of its steps (each at most 120 s) plus at most 3 s of draining per
@@ -26,6 +30,8 @@
 //! ```text
 //! cargo run --release -p tandem-media --example rtpload -- --sessions 500 --rate 50000 --duration 10
 //! ```
+
+mod bare;
 
 use clap::Parser;
 use media::{MediaConfig, MediaEngine, MediaSession, Side};
@@ -58,6 +64,10 @@ struct Args {
     /// below the ephemeral ports, above the tests' 10000–19999).
     #[arg(long)]
     port_min: Option<u16>,
+    /// Run a bare recvmmsg/sendmmsg forwarder instead of the relay (the
+    /// yardstick).
+    #[arg(long)]
+    bare: bool,
     /// Child mode: run the relay, print its ports, exit when stdin closes.
     #[arg(long, hide = true)]
     child_relay: bool,
@@ -97,6 +107,9 @@ fn child(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     else {
         return Err("child mode needs --phone-a, --phone-b and --port-min".into());
     };
+    if args.bare {
+        return bare::run(args.sessions, port_min, phone_a, phone_b);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.relay_threads.max(1))
         .enable_all()
@@ -362,6 +375,7 @@ fn parent(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             "--phone-b",
             &phone_b.local_addr()?.to_string(),
         ])
+        .args(args.bare.then_some("--bare"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()?;
@@ -401,10 +415,14 @@ fn parent(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     println!(
-        "rtpload: {} sessions ({} streams of {PACKET}-byte RTP), relay pid {pid} with {} worker threads, {} s per step",
+        "rtpload: {} sessions ({} streams of {PACKET}-byte RTP), {} pid {pid}, {} s per step",
         targets.len(),
         targets.len() * 2,
-        args.relay_threads,
+        if args.bare {
+            "bare forwarder (one thread)".to_string()
+        } else {
+            format!("relay with {} worker threads", args.relay_threads)
+        },
         duration.as_secs()
     );
 
