@@ -11,44 +11,10 @@ use std::hint::black_box;
 use std::time::Duration;
 
 /// What SIPp's built-in `uac` scenario sends (with `rport` added).
-const INVITE: &[u8] = b"INVITE sip:service@192.168.1.20:5060 SIP/2.0\r\n\
-Via: SIP/2.0/UDP 192.168.1.10:5061;branch=z9hG4bK-3852-1-0;rport\r\n\
-From: sipp <sip:sipp@192.168.1.10:5061>;tag=3852SIPpTag001\r\n\
-To: service <sip:service@192.168.1.20:5060>\r\n\
-Call-ID: 1-3852@192.168.1.10\r\n\
-CSeq: 1 INVITE\r\n\
-Contact: sip:sipp@192.168.1.10:5061\r\n\
-Max-Forwards: 70\r\n\
-Subject: Performance Test\r\n\
-Content-Type: application/sdp\r\n\
-Content-Length:   135\r\n\
-\r\n\
-v=0\r\n\
-o=user1 53655765 2353687637 IN IP4 192.168.1.10\r\n\
-s=-\r\n\
-c=IN IP4 192.168.1.10\r\n\
-t=0 0\r\n\
-m=audio 6000 RTP/AVP 0\r\n\
-a=rtpmap:0 PCMU/8000\r\n";
+const INVITE: &[u8] = include_bytes!("../testdata/sipp_invite.dat");
 
 /// SIPp `uas`'s answer, as relayed back with `received` and `rport` filled.
-const OK: &[u8] = b"SIP/2.0 200 OK\r\n\
-Via: SIP/2.0/UDP 192.168.1.10:5061;branch=z9hG4bK-3852-1-0;rport=5061;received=192.168.1.10\r\n\
-From: sipp <sip:sipp@192.168.1.10:5061>;tag=3852SIPpTag001\r\n\
-To: service <sip:service@192.168.1.20:5060>;tag=4021SIPpTag011\r\n\
-Call-ID: 1-3852@192.168.1.10\r\n\
-CSeq: 1 INVITE\r\n\
-Contact: <sip:192.168.1.20:5060;transport=UDP>\r\n\
-Content-Type: application/sdp\r\n\
-Content-Length: 135\r\n\
-\r\n\
-v=0\r\n\
-o=user1 53655765 2353687637 IN IP4 192.168.1.20\r\n\
-s=-\r\n\
-c=IN IP4 192.168.1.20\r\n\
-t=0 0\r\n\
-m=audio 6002 RTP/AVP 0\r\n\
-a=rtpmap:0 PCMU/8000\r\n";
+const OK: &[u8] = include_bytes!("../testdata/sipp_200_ok.dat");
 
 fn parse_and_serialize(raw: &'static [u8]) -> Bytes {
     match parse_datagram(Bytes::from_static(raw)) {
