@@ -1,0 +1,48 @@
+//! The channel between a dial plan and its call: commands go to the call's
+//! actor in order; a dial waits for its result on a oneshot.
+
+use crate::command::{Command, DialRequest, DialResult};
+use tokio::sync::{mpsc, oneshot};
+
+/// The call's end of the link: commands in issue order.
+pub type CommandReceiver = mpsc::UnboundedReceiver<Command>;
+
+/// The engine's end of the link to one call.
+#[derive(Debug, Clone)]
+pub struct CallLink {
+    tx: mpsc::UnboundedSender<Command>,
+}
+
+impl CallLink {
+    /// A new link: the engine keeps the [`CallLink`], the call the receiver.
+    pub fn pair() -> (CallLink, CommandReceiver) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (CallLink { tx }, rx)
+    }
+
+    /// Sends a command; false once the call is gone.
+    pub fn send(&self, command: Command) -> bool {
+        self.tx.send(command).is_ok()
+    }
+
+    /// Dials and waits for the result. A call that is gone answers 487.
+    pub async fn dial(&self, request: DialRequest) -> DialResult {
+        let (reply, result) = oneshot::channel();
+        if !self.send(Command::Dial { request, reply }) {
+            return DialResult::failed(487, "Request Terminated");
+        }
+        result
+            .await
+            .unwrap_or_else(|_| DialResult::failed(487, "Request Terminated"))
+    }
+
+    /// Resolves when the call has ended (its receiver dropped).
+    pub async fn closed(&self) {
+        self.tx.closed().await
+    }
+
+    /// True once the call has ended.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}

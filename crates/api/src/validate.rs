@@ -1,0 +1,175 @@
+//! Checks every engine applies to what a script asks for, so that Lua and
+//! Wasm refuse the same things with the same words: no header injection, no
+//! editing of the headers that make the B leg's dialog, no status code that
+//! is not a final failure.
+
+/// Why the API refused a call from a script.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// Not a header name (RFC 3261 token).
+    #[error("`{0}` is not a valid header name")]
+    BadHeaderName(String),
+    /// The header belongs to the B leg's dialog; Tandem writes it.
+    #[error("header `{0}` is managed by Tandem and cannot be changed{1}")]
+    ManagedHeader(String, &'static str),
+    /// A value with CR, LF or NUL (header injection).
+    #[error("value for `{0}` contains a line break or NUL")]
+    BadValue(String),
+    /// Not a sip:, sips: or tel: URI.
+    #[error("`{0}` is not a sip:, sips: or tel: URI")]
+    BadUri(String),
+    /// Not a status code a call can be rejected with.
+    #[error("{0} is not a final failure code (300-699)")]
+    BadRejectCode(u16),
+    /// A dial with no target.
+    #[error("dial needs at least one target")]
+    NoTarget,
+    /// A bad dial option.
+    #[error("bad dial option: {0}")]
+    BadOption(String),
+}
+
+/// The compact forms of RFC 3261 §7.3.3 (and extensions) expanded.
+pub fn canonical_name(name: &str) -> &str {
+    if name.len() != 1 {
+        return name;
+    }
+    match name.as_bytes()[0].to_ascii_lowercase() {
+        b'i' => "Call-ID",
+        b'm' => "Contact",
+        b'e' => "Content-Encoding",
+        b'l' => "Content-Length",
+        b'c' => "Content-Type",
+        b'f' => "From",
+        b's' => "Subject",
+        b'k' => "Supported",
+        b't' => "To",
+        b'v' => "Via",
+        b'o' => "Event",
+        b'u' => "Allow-Events",
+        b'r' => "Refer-To",
+        b'b' => "Referred-By",
+        b'x' => "Session-Expires",
+        _ => name,
+    }
+}
+
+/// Headers the core writes on every B leg. A script changes From with
+/// `set_from` and the Request-URI with `set_ruri`; the others are not its
+/// to touch.
+const MANAGED: [(&str, &str); 14] = [
+    ("Via", ""),
+    ("From", "; use set_from"),
+    ("To", "; use set_ruri"),
+    ("Call-ID", ""),
+    ("CSeq", ""),
+    ("Contact", ""),
+    ("Max-Forwards", ""),
+    ("Content-Length", ""),
+    ("Content-Type", ""),
+    ("Record-Route", ""),
+    ("Route", ""),
+    ("RSeq", ""),
+    ("RAck", ""),
+    ("Session-Expires", ""),
+];
+
+/// Checks a header name a script wants to set, add or remove.
+pub fn editable_header(name: &str) -> Result<&str, ApiError> {
+    if name.is_empty() || !name.bytes().all(is_token_char) {
+        return Err(ApiError::BadHeaderName(name.to_string()));
+    }
+    let name = canonical_name(name);
+    if let Some((managed, hint)) = MANAGED.iter().find(|(m, _)| m.eq_ignore_ascii_case(name)) {
+        return Err(ApiError::ManagedHeader(managed.to_string(), hint));
+    }
+    Ok(name)
+}
+
+/// Checks a header value (or display name, or user) for injection.
+pub fn value(what: &str, value: &str) -> Result<(), ApiError> {
+    if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+        return Err(ApiError::BadValue(what.to_string()));
+    }
+    Ok(())
+}
+
+/// Checks a URI a script routes to: scheme and no whitespace.
+pub fn uri(uri: &str) -> Result<(), ApiError> {
+    let lower = uri
+        .get(..5)
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    let scheme_ok = lower.starts_with("sip:") || lower == "sips:" || lower.starts_with("tel:");
+    if !scheme_ok || uri.len() <= 4 || uri.bytes().any(|b| b.is_ascii_whitespace() || b == 0) {
+        return Err(ApiError::BadUri(uri.to_string()));
+    }
+    Ok(())
+}
+
+/// Checks a reject code.
+pub fn reject_code(code: u16) -> Result<(), ApiError> {
+    if (300..700).contains(&code) {
+        Ok(())
+    } else {
+        Err(ApiError::BadRejectCode(code))
+    }
+}
+
+/// A user part for `set_from`: characters RFC 3261 allows unescaped.
+pub fn user(user: &str) -> Result<(), ApiError> {
+    let ok = !user.is_empty()
+        && user
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.!~*'()&=+$,;?/%".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::BadValue(format!("user `{user}`")))
+    }
+}
+
+fn is_token_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn managed_headers_are_refused_in_any_case_and_form() {
+        assert!(editable_header("X-Foo").is_ok());
+        assert!(editable_header("User-Agent").is_ok());
+        assert!(matches!(
+            editable_header("call-id"),
+            Err(ApiError::ManagedHeader(..))
+        ));
+        assert!(matches!(
+            editable_header("i"),
+            Err(ApiError::ManagedHeader(..))
+        ));
+        assert!(matches!(
+            editable_header("X Foo"),
+            Err(ApiError::BadHeaderName(_))
+        ));
+        let e = editable_header("From").unwrap_err().to_string();
+        assert!(e.contains("set_from"), "{e}");
+    }
+
+    #[test]
+    fn values_and_uris() {
+        assert!(value("X-A", "ok value").is_ok());
+        assert!(value("X-A", "evil\r\nVia: x").is_err());
+        assert!(uri("sip:1000@127.0.0.1:5080").is_ok());
+        assert!(uri("sips:a@b").is_ok());
+        assert!(uri("tel:+4930123").is_ok());
+        assert!(uri("http://x").is_err());
+        assert!(uri("sip:a b@c").is_err());
+        assert!(uri("sip:").is_err());
+        assert!(reject_code(486).is_ok());
+        assert!(reject_code(200).is_err());
+        assert!(user("+4930999").is_ok());
+        assert!(user("a b").is_err());
+    }
+}

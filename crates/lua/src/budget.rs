@@ -1,0 +1,120 @@
+//! Limits on a Lua state: an instruction budget per run between yields and
+//! a memory ceiling, both enforced from a count hook so the error names the
+//! script line that ran over.
+//!
+//! The hook is a *global* hook of the state, so it also watches coroutines
+//! a script creates itself (a per-thread hook would not be inherited). A
+//! state runs one coroutine at a time; [`Budgeted`] resets the count each
+//! time a call's coroutine is resumed, under the state's run lock, so the
+//! count is always "instructions since this call last yielded".
+
+use mlua::{HookTriggers, Lua, VmState};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+/// Instructions between two hook calls.
+const HOOK_EVERY: u32 = 1_000;
+
+/// The limits of one Lua state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most instructions a script runs without yielding.
+    pub instructions: u64,
+    /// Most bytes the state may hold.
+    pub memory: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            instructions: 1_000_000,
+            memory: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// The budget of one state: shared by the hook and the run wrapper.
+#[derive(Debug, Clone)]
+pub(crate) struct Budget {
+    used: Arc<AtomicU64>,
+    run_lock: Arc<Mutex<()>>,
+}
+
+impl Budget {
+    /// Installs the hook and the memory limit on `lua`.
+    pub(crate) fn install(lua: &Lua, limits: Limits) -> mlua::Result<Budget> {
+        let used = Arc::new(AtomicU64::new(0));
+        let hook_used = used.clone();
+        let max = limits.instructions.max(u64::from(HOOK_EVERY));
+        // Stop a runaway allocation at 7/8 of the ceiling, where the hook
+        // can still say which line did it; the hard limit catches a single
+        // huge allocation.
+        let soft_memory = limits.memory / 8 * 7;
+        lua.set_memory_limit(limits.memory)?;
+        lua.set_global_hook(
+            HookTriggers::new().every_nth_instruction(HOOK_EVERY),
+            move |lua, debug| {
+                let n = hook_used.fetch_add(u64::from(HOOK_EVERY), Ordering::Relaxed);
+                let over_budget = n >= max;
+                let over_memory = lua.used_memory() > soft_memory;
+                if !over_budget && !over_memory {
+                    return Ok(VmState::Continue);
+                }
+                let src = debug.source();
+                let place = match debug.current_line() {
+                    Some(line) => format!("{}:{line}: ", src.short_src.unwrap_or_default()),
+                    None => String::new(),
+                };
+                let what = if over_budget {
+                    format!("instruction budget exceeded ({max} instructions without yielding)")
+                } else {
+                    format!("memory limit exceeded ({} bytes)", lua.used_memory())
+                };
+                Err(mlua::Error::RuntimeError(format!("{place}{what}")))
+            },
+        )?;
+        Ok(Budget {
+            used,
+            run_lock: Arc::new(Mutex::new(())),
+        })
+    }
+
+    /// Runs `f` as one budgeted run on the state (for loading scripts).
+    pub(crate) fn run<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _guard = self.run_lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.used.store(0, Ordering::Relaxed);
+        f()
+    }
+
+    /// Wraps a call's coroutine so every resume starts a fresh budget.
+    pub(crate) fn wrap<F: Future>(&self, inner: F) -> Budgeted<F> {
+        Budgeted {
+            inner: Box::pin(inner),
+            budget: self.clone(),
+        }
+    }
+}
+
+/// A coroutine future whose every poll (= resume) gets a fresh budget.
+pub(crate) struct Budgeted<F> {
+    inner: Pin<Box<F>>,
+    budget: Budget,
+}
+
+impl<F: Future> Future for Budgeted<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = &mut *self;
+        let _guard = this
+            .budget
+            .run_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        this.budget.used.store(0, Ordering::Relaxed);
+        this.inner.as_mut().poll(cx)
+    }
+}

@@ -1,0 +1,379 @@
+//! The `call` object a dial plan gets: the A-leg INVITE to read, commands
+//! to shape and route the B leg, and per-call variables.
+
+use crate::convert::{from_lua_value, to_lua_value};
+use api::validate;
+use api::{CallLink, CallView, Command, DialMode, DialRequest, DialTarget};
+use mlua::{MetaMethod, Table, UserData, UserDataFields, UserDataMethods, Value};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Longest ring time a dial may ask for.
+const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+
+fn err(e: impl std::fmt::Display) -> mlua::Error {
+    mlua::Error::RuntimeError(e.to_string())
+}
+
+/// The call as a Lua userdata.
+pub(crate) struct LuaCall {
+    view: Arc<CallView>,
+    link: CallLink,
+    vars: Arc<Mutex<BTreeMap<String, api::Value>>>,
+    version: Arc<str>,
+}
+
+impl LuaCall {
+    pub(crate) fn new(view: Arc<CallView>, link: CallLink, version: Arc<str>) -> LuaCall {
+        LuaCall {
+            view,
+            link,
+            vars: Arc::default(),
+            version,
+        }
+    }
+
+    fn send(&self, cmd: Command) {
+        // A call that has ended ignores further commands; the script runs
+        // to its end (or is dropped by the engine) without harm.
+        let _ = self.link.send(cmd);
+    }
+}
+
+/// `call.vars`: reads from a local copy, writes also go to the call (for
+/// logs and CDRs).
+struct Vars {
+    link: CallLink,
+    map: Arc<Mutex<BTreeMap<String, api::Value>>>,
+}
+
+impl UserData for Vars {
+    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
+        methods.add_meta_method(MetaMethod::Index, |lua, this, key: String| {
+            let map = this.map.lock().unwrap_or_else(|p| p.into_inner());
+            match map.get(&key) {
+                Some(v) => to_lua_value(lua, v),
+                None => Ok(Value::Nil),
+            }
+        });
+        methods.add_meta_method(
+            MetaMethod::NewIndex,
+            |_, this, (key, value): (String, Value)| {
+                let v = if value.is_nil() {
+                    None
+                } else {
+                    Some(from_lua_value(&value).ok_or_else(|| {
+                        err(format!(
+                            "call.vars.{key}: a variable holds a string, number or boolean, not a {}",
+                            value.type_name()
+                        ))
+                    })?)
+                };
+                if let Some(api::Value::Str(s)) = &v {
+                    validate::value(&key, s).map_err(err)?;
+                }
+                let mut map = this.map.lock().unwrap_or_else(|p| p.into_inner());
+                match &v {
+                    Some(v) => map.insert(key.clone(), v.clone()),
+                    None => map.remove(&key),
+                };
+                let _ = this.link.send(Command::SetVar {
+                    name: key,
+                    value: v,
+                });
+                Ok(())
+            },
+        );
+        methods.add_meta_method(MetaMethod::Pairs, |lua, this, ()| {
+            let t = lua.create_table()?;
+            for (k, v) in this.map.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+                t.set(k.as_str(), to_lua_value(lua, v)?)?;
+            }
+            let next: mlua::Function = lua.globals().get("next")?;
+            Ok((next, t, Value::Nil))
+        });
+    }
+}
+
+impl UserData for LuaCall {
+    fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
+        fields.add_field_method_get("user", |_, c| Ok(c.view.user.clone()));
+        fields.add_field_method_get("ruri", |_, c| Ok(c.view.ruri.clone()));
+        fields.add_field_method_get("from", |_, c| Ok(c.view.from.clone()));
+        fields.add_field_method_get("from_user", |_, c| Ok(c.view.from_user.clone()));
+        fields.add_field_method_get("from_name", |_, c| Ok(c.view.from_name.clone()));
+        fields.add_field_method_get("to", |_, c| Ok(c.view.to.clone()));
+        fields.add_field_method_get("call_id", |_, c| Ok(c.view.call_id.clone()));
+        fields.add_field_method_get("source_ip", |_, c| Ok(c.view.source_ip.to_string()));
+        fields.add_field_method_get("source_port", |_, c| Ok(c.view.source_port));
+        fields.add_field_method_get("transport", |_, c| Ok(c.view.transport.clone()));
+        fields.add_field_method_get("auth_user", |_, c| Ok(c.view.auth_user.clone()));
+        fields.add_field_method_get("version", |_, c| Ok(c.version.to_string()));
+        fields.add_field_method_get("vars", |_, c| {
+            Ok(Vars {
+                link: c.link.clone(),
+                map: c.vars.clone(),
+            })
+        });
+    }
+
+    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
+        methods.add_method("header", |_, c, name: String| {
+            Ok(c.view.header(&name).map(str::to_string))
+        });
+        methods.add_method("headers", |lua, c, name: String| {
+            lua.create_sequence_from(c.view.headers(&name).into_iter().map(str::to_string))
+        });
+        methods.add_method("set_header", |_, c, (name, value): (String, String)| {
+            let name = validate::editable_header(&name).map_err(err)?.to_string();
+            validate::value(&name, &value).map_err(err)?;
+            c.send(Command::SetHeader { name, value });
+            Ok(())
+        });
+        methods.add_method("add_header", |_, c, (name, value): (String, String)| {
+            let name = validate::editable_header(&name).map_err(err)?.to_string();
+            validate::value(&name, &value).map_err(err)?;
+            c.send(Command::AddHeader { name, value });
+            Ok(())
+        });
+        methods.add_method("remove_header", |_, c, name: String| {
+            let name = validate::editable_header(&name).map_err(err)?.to_string();
+            c.send(Command::RemoveHeader { name });
+            Ok(())
+        });
+        methods.add_method("set_ruri", |_, c, uri: String| {
+            validate::uri(&uri).map_err(err)?;
+            c.send(Command::SetRuri { uri });
+            Ok(())
+        });
+        methods.add_method("set_from", |_, c, t: Table| {
+            let mut user = None;
+            let mut name = None;
+            for pair in t.pairs::<String, String>() {
+                let (k, v) = pair?;
+                match k.as_str() {
+                    "user" => {
+                        validate::user(&v).map_err(err)?;
+                        user = Some(v);
+                    }
+                    "name" => {
+                        validate::value("name", &v).map_err(err)?;
+                        if v.contains('"') || v.contains('\\') {
+                            return Err(err("set_from: a display name cannot hold `\"` or `\\`"));
+                        }
+                        name = Some(v);
+                    }
+                    other => {
+                        return Err(err(format!(
+                            "set_from: unknown field `{other}` (user, name)"
+                        )));
+                    }
+                }
+            }
+            c.send(Command::SetFrom { user, name });
+            Ok(())
+        });
+        methods.add_method("reject", |_, c, (code, reason): (u16, Option<String>)| {
+            validate::reject_code(code).map_err(err)?;
+            let reason = reason.unwrap_or_else(|| api::command::reason_phrase(code).to_string());
+            validate::value("reason", &reason).map_err(err)?;
+            c.send(Command::Reject { code, reason });
+            Ok(())
+        });
+        methods.add_method("hangup", |_, c, ()| {
+            c.send(Command::Hangup);
+            Ok(())
+        });
+        methods.add_async_method("dial", |lua, c, (targets, opts): (Value, Option<Table>)| {
+            let link = c.link.clone();
+            async move {
+                let request = dial_request(targets, opts).map_err(err)?;
+                let r = link.dial(request).await;
+                let t = lua.create_table()?;
+                t.set("answered", r.answered)?;
+                t.set("code", r.code)?;
+                t.set("reason", r.reason)?;
+                t.set("duration", r.duration.as_secs_f64())?;
+                Ok(t)
+            }
+        });
+        methods.add_meta_method(MetaMethod::ToString, |_, c, ()| {
+            Ok(format!("call {}", c.view.call_id))
+        });
+    }
+}
+
+/// Reads `call:dial(targets, opts)`: targets are a URI, a list of URIs or
+/// `{ uri = …, headers = … }` tables, a route from `tandem.route` (its
+/// mode and timeout apply unless `opts` says otherwise), or nil (the
+/// B leg's Request-URI).
+fn dial_request(targets: Value, opts: Option<Table>) -> Result<DialRequest, String> {
+    let mut req = DialRequest::default();
+    match targets {
+        Value::Nil => {}
+        Value::String(s) => req.targets.push(target_uri(s.to_string_lossy())?),
+        Value::Table(t) if t.contains_key("targets").map_err(|e| e.to_string())? => {
+            // A route table from tandem.route().
+            let list: Table = t
+                .get("targets")
+                .map_err(|e| format!("route targets: {e}"))?;
+            for v in list.sequence_values::<Value>() {
+                req.targets.push(target(v.map_err(|e| e.to_string())?)?);
+            }
+            apply_options(&mut req, &t, true)?;
+        }
+        Value::Table(t) if t.contains_key("uri").map_err(|e| e.to_string())? => {
+            req.targets.push(target(Value::Table(t))?);
+        }
+        Value::Table(t) => {
+            for v in t.sequence_values::<Value>() {
+                req.targets.push(target(v.map_err(|e| e.to_string())?)?);
+            }
+            if req.targets.is_empty() {
+                return Err(api::ApiError::NoTarget.to_string());
+            }
+        }
+        other => {
+            return Err(format!(
+                "dial: targets must be a URI or a list, not a {}",
+                other.type_name()
+            ));
+        }
+    }
+    if let Some(opts) = opts {
+        apply_options(&mut req, &opts, false)?;
+    }
+    Ok(req)
+}
+
+fn target_uri(uri: String) -> Result<DialTarget, String> {
+    validate::uri(&uri).map_err(|e| e.to_string())?;
+    Ok(DialTarget {
+        uri,
+        headers: Vec::new(),
+    })
+}
+
+fn target(v: Value) -> Result<DialTarget, String> {
+    match v {
+        Value::String(s) => target_uri(s.to_string_lossy()),
+        Value::Table(t) => {
+            let uri: String = t
+                .get::<Option<String>>("uri")
+                .map_err(|e| e.to_string())?
+                .ok_or("a target table needs `uri`")?;
+            let mut target = target_uri(uri)?;
+            if let Some(h) = t
+                .get::<Option<Table>>("headers")
+                .map_err(|e| e.to_string())?
+            {
+                target.headers = headers(&h)?;
+            }
+            Ok(target)
+        }
+        other => Err(format!(
+            "dial: a target is a URI or a table, not a {}",
+            other.type_name()
+        )),
+    }
+}
+
+fn headers(t: &Table) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    for pair in t.pairs::<String, String>() {
+        let (n, v) = pair.map_err(|e| format!("headers: {e}"))?;
+        let n = validate::editable_header(&n).map_err(|e| e.to_string())?;
+        validate::value(n, &v).map_err(|e| e.to_string())?;
+        out.push((n.to_string(), v));
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn apply_options(req: &mut DialRequest, t: &Table, from_route: bool) -> Result<(), String> {
+    for pair in t.pairs::<String, Value>() {
+        let (k, v) = pair.map_err(|e| e.to_string())?;
+        match (k.as_str(), v) {
+            ("mode", Value::String(s)) => {
+                let s = s.to_string_lossy();
+                req.mode = DialMode::parse(&s)
+                    .ok_or_else(|| format!("dial: mode `{s}` (serial or parallel)"))?;
+            }
+            ("timeout", v @ (Value::Integer(_) | Value::Number(_))) => {
+                let secs = match v {
+                    Value::Integer(i) => i as f64,
+                    Value::Number(n) => n,
+                    _ => 0.0,
+                };
+                if !(secs > 0.0 && secs.is_finite()) {
+                    return Err(format!(
+                        "dial: timeout must be positive seconds, got {secs}"
+                    ));
+                }
+                req.timeout = Some(Duration::from_secs_f64(secs).min(MAX_TIMEOUT));
+            }
+            ("headers", Value::Table(h)) => req.headers = headers(&h)?,
+            ("media", Value::String(s)) => {
+                req.anchor_media = match &*s.to_string_lossy() {
+                    "anchored" => Some(true),
+                    "direct" => Some(false),
+                    other => return Err(format!("dial: media `{other}` (anchored or direct)")),
+                }
+            }
+            ("targets", _) if from_route => {}
+            (k, v) => {
+                return Err(format!(
+                    "dial: unknown or mistyped option `{k}` ({}); options are mode, timeout, headers, media",
+                    v.type_name()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mlua::Lua;
+
+    #[test]
+    fn dial_arguments() {
+        let lua = Lua::new();
+        let eval = |code: &str| -> Value { lua.load(code).eval().unwrap() };
+        let r = dial_request(eval("'sip:a@127.0.0.1'"), None).unwrap();
+        assert_eq!(r.targets[0].uri, "sip:a@127.0.0.1");
+        let opts: Table = lua
+            .load("{ mode = 'parallel', timeout = 5, headers = { ['X-A'] = '1' } }")
+            .eval()
+            .unwrap();
+        let r = dial_request(
+            eval("{ 'sip:a@127.0.0.1', { uri = 'sip:b@127.0.0.1', headers = { ['X-B'] = '2' } } }"),
+            Some(opts),
+        )
+        .unwrap();
+        assert_eq!(r.targets.len(), 2);
+        assert_eq!(r.mode, DialMode::Parallel);
+        assert_eq!(r.timeout, Some(Duration::from_secs(5)));
+        assert_eq!(r.headers, vec![("X-A".to_string(), "1".to_string())]);
+        assert_eq!(r.targets[1].headers[0].0, "X-B");
+        let route = dial_request(
+            eval("{ targets = { 'sip:a@127.0.0.1' }, mode = 'parallel', timeout = 7 }"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(route.mode, DialMode::Parallel);
+        assert!(dial_request(eval("{}"), None).is_err());
+        assert!(dial_request(eval("'http://x'"), None).is_err());
+        let typo: Table = lua.load("{ timout = 5 }").eval().unwrap();
+        let e = dial_request(eval("'sip:a@b'"), Some(typo)).unwrap_err();
+        assert!(e.contains("timout"), "{e}");
+        let bad: Table = lua
+            .load("{ headers = { ['Call-ID'] = 'x' } }")
+            .eval()
+            .unwrap();
+        assert!(dial_request(eval("'sip:a@b'"), Some(bad)).is_err());
+        assert!(dial_request(Value::Nil, None).unwrap().targets.is_empty());
+    }
+}

@@ -1,0 +1,23 @@
+//! The Lua engine of Tandem: dial plans in Lua 5.4 (mlua, vendored), one
+//! coroutine per call, in a sandbox with a memory ceiling and an
+//! instruction budget, hot-reloaded without touching live calls.
+//!
+//! A version of the script ([`ScriptVersion`]) is a few Lua states that
+//! each ran the script's top level. A call runs `on_invite(call)` as a
+//! coroutine on the least busy state of the live version and keeps that
+//! version until it ends; `call:dial` and `tandem.http` yield the coroutine
+//! until their result comes, so no thread ever waits on a script.
+
+mod budget;
+mod call;
+mod convert;
+mod engine;
+mod error;
+mod host;
+mod sandbox;
+mod script;
+
+pub use budget::Limits;
+pub use engine::{LuaEngine, Reload, Watch};
+pub use error::LoadError;
+pub use script::{ScriptConfig, ScriptVersion};

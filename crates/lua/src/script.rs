@@ -1,0 +1,232 @@
+//! One compiled version of a dial plan: a few sandboxed Lua states that
+//! each ran the script's top level, and the calls pinned to it.
+
+use crate::budget::{Budget, Limits};
+use crate::call::LuaCall;
+use crate::error::{LoadError, script_error};
+use api::{CallLink, CallView, Command, HandlerError, Host};
+use mlua::chunk::ChunkMode;
+use mlua::{Function, Lua};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tracing::Instrument as _;
+
+/// One Lua state of a version.
+struct State {
+    lua: Lua,
+    on_invite: Function,
+    budget: Budget,
+    calls: AtomicUsize,
+}
+
+/// A compiled, ready version of a dial plan.
+pub struct ScriptVersion {
+    label: Arc<str>,
+    number: u64,
+    hash: u64,
+    states: Vec<State>,
+    calls: AtomicUsize,
+}
+
+impl std::fmt::Debug for ScriptVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScriptVersion")
+            .field("label", &self.label)
+            .field("states", &self.states.len())
+            .finish()
+    }
+}
+
+/// Where a dial plan comes from and how it runs.
+#[derive(Debug, Clone)]
+pub struct ScriptConfig {
+    /// The main script (its directory is where `require` looks).
+    pub path: PathBuf,
+    /// Lua states per version; calls are spread over them.
+    pub states: usize,
+    /// Limits of each state.
+    pub limits: Limits,
+}
+
+impl ScriptConfig {
+    /// A config for `path` with the default limits and two states.
+    pub fn new(path: impl Into<PathBuf>) -> ScriptConfig {
+        ScriptConfig {
+            path: path.into(),
+            states: 2,
+            limits: Limits::default(),
+        }
+    }
+
+    /// The directory of the script.
+    pub fn dir(&self) -> PathBuf {
+        match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    }
+
+    /// The file name shown in logs and errors.
+    pub fn file_name(&self) -> String {
+        self.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| self.path.display().to_string())
+    }
+}
+
+impl ScriptVersion {
+    /// Compiles the script as version `number`: reads it, runs its top
+    /// level in each state and checks it defines `on_invite`. Blocking:
+    /// call it off the call path.
+    pub fn compile(
+        config: &ScriptConfig,
+        number: u64,
+        host: &Arc<dyn Host>,
+    ) -> Result<ScriptVersion, LoadError> {
+        let source = std::fs::read_to_string(&config.path).map_err(|e| LoadError::Io {
+            path: config.path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let name = config.file_name();
+        let dir = config.dir();
+        let mut states = Vec::new();
+        for _ in 0..config.states.max(1) {
+            states.push(load_state(&dir, &name, &source, config.limits, host)?);
+        }
+        Ok(ScriptVersion {
+            label: format!("{name}@v{number}").into(),
+            number,
+            hash: dir_hash(&dir),
+            states,
+            calls: AtomicUsize::new(0),
+        })
+    }
+
+    /// `file@vN`, as logs show it.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// The version number (1 at start, +1 per successful reload).
+    pub fn number(&self) -> u64 {
+        self.number
+    }
+
+    /// Hash of the `.lua` files in the script's directory when compiled.
+    pub fn hash(&self) -> u64 {
+        self.hash
+    }
+
+    /// Calls running on this version now.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// Runs `on_invite` for a new call in its own coroutine, on the least
+    /// busy state. The task keeps this version alive until the script is
+    /// done, so a reload never changes the code under a live call.
+    pub fn start(self: &Arc<Self>, view: CallView, link: CallLink) -> Result<(), HandlerError> {
+        let (index, state) = self
+            .states
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, s)| s.calls.load(Ordering::Relaxed))
+            .ok_or_else(|| HandlerError::Start("no Lua state".into()))?;
+        let span = tracing::info_span!("dialplan", call_id = %view.call_id, version = %self.label);
+        let call = LuaCall::new(Arc::new(view), link.clone(), self.label.clone());
+        let future = state
+            .lua
+            .create_thread(state.on_invite.clone())
+            .and_then(|t| t.into_async::<()>(call))
+            .map_err(|e| HandlerError::Start(e.to_string()))?;
+        let future = state.budget.wrap(future);
+        state.calls.fetch_add(1, Ordering::Relaxed);
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let version = self.clone();
+        tokio::spawn(
+            async move {
+                let result = future.await;
+                let state = &version.states[index];
+                let done = match result {
+                    Ok(()) => Ok(()),
+                    Err(e) => {
+                        let e = script_error(&e, &version.label);
+                        tracing::error!(
+                            message = "Dial plan failed; ending the call.",
+                            script = %version.label,
+                            line = e.line.map(|l| l as i64).unwrap_or(-1),
+                            error = %e.message,
+                        );
+                        // Give back what a memory bomb or a failed call left.
+                        let _ = state.lua.gc_collect();
+                        Err(e)
+                    }
+                };
+                link.send(Command::Done(done));
+                state.calls.fetch_sub(1, Ordering::Relaxed);
+                version.calls.fetch_sub(1, Ordering::Relaxed);
+            }
+            .instrument(span),
+        );
+        Ok(())
+    }
+}
+
+fn load_state(
+    dir: &Path,
+    name: &str,
+    source: &str,
+    limits: Limits,
+    host: &Arc<dyn Host>,
+) -> Result<State, LoadError> {
+    let lua_err = |e: mlua::Error| LoadError::from_lua(&e, name);
+    let host = host.clone();
+    let (lua, env, budget) =
+        crate::sandbox::new_state(dir, limits, |lua, t| crate::host::install(lua, t, host))
+            .map_err(lua_err)?;
+    let chunk = lua
+        .load(source)
+        .set_name(format!("@{name}"))
+        .set_mode(ChunkMode::Text)
+        .set_environment(env.clone());
+    budget.run(|| chunk.exec()).map_err(lua_err)?;
+    let on_invite = match env.get::<mlua::Value>("on_invite").map_err(lua_err)? {
+        mlua::Value::Function(f) => f,
+        _ => {
+            return Err(LoadError::Script {
+                file: name.to_string(),
+                line: None,
+                message: "the script defines no function `on_invite(call)`".into(),
+            });
+        }
+    };
+    crate::sandbox::close_globals(&lua, &env).map_err(lua_err)?;
+    Ok(State {
+        lua,
+        on_invite,
+        budget,
+        calls: AtomicUsize::new(0),
+    })
+}
+
+/// Hash of every `.lua` file in `dir` (names and contents): a reload that
+/// finds the same hash changes nothing.
+pub(crate) fn dir_hash(dir: &Path) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "lua"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for f in files {
+        f.hash(&mut h);
+        std::fs::read(&f).unwrap_or_default().hash(&mut h);
+    }
+    h.finish()
+}
