@@ -1690,6 +1690,7 @@ pub(crate) struct CallConfig {
     media: Vec<String>,
     limits: Vec<String>,
     sip: Vec<String>,
+    dialplan: Vec<String>,
     status_s: u64,
 }
 
@@ -1705,8 +1706,18 @@ impl CallConfig {
             ],
             limits: Vec::new(),
             sip: Vec::new(),
+            dialplan: Vec::new(),
             status_s: 1,
         }
+    }
+
+    /// The Lua dial plan at `script`, with extra `[dialplan]` lines
+    /// (`watch = false`, `instructions = 100000`).
+    pub(crate) fn dialplan(mut self, script: &Path, extra: &[&str]) -> CallConfig {
+        self.dialplan
+            .push(format!("script = {:?}", script.display().to_string()));
+        self.dialplan.extend(extra.iter().map(|l| l.to_string()));
+        self
     }
 
     /// A route: `mode` is `serial` or `parallel`; `extra` adds lines
@@ -1769,6 +1780,7 @@ impl CallConfig {
             ("media", &self.media),
             ("limits", &self.limits),
             ("sip", &self.sip),
+            ("dialplan", &self.dialplan),
         ] {
             if !lines.is_empty() {
                 out.push_str(&format!("[{section}]\n{}\n\n", lines.join("\n")));

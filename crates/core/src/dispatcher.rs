@@ -1,9 +1,10 @@
 //! The transaction user: new INVITEs become calls (after limits and
 //! routing), everything else goes to the call that owns its dialog.
 
-use crate::call::{Call, CallMsg, LegId};
+use crate::call::{Call, CallMsg, LegId, ScriptDriver};
 use crate::config::CoreConfig;
 use crate::limits::RateLimiter;
+use crate::route::RouteDecision;
 use bytes::Bytes;
 use media::MediaEngine;
 use sip::message::{HeaderName, Message, Method};
@@ -58,15 +59,19 @@ pub struct Dispatcher {
     limiter: RateLimiter,
     next_call: u64,
     control_tx: mpsc::UnboundedSender<DispatcherMsg>,
+    handler: Option<Arc<dyn api::CallHandler>>,
 }
 
 impl Dispatcher {
-    /// Starts the dispatcher on the layer's event queue.
+    /// Starts the dispatcher on the layer's event queue. With a `handler`
+    /// (a dial plan), every new call runs it; without one the static
+    /// routes of `config` apply.
     pub fn spawn(
         layer: TxLayer,
         events: mpsc::Receiver<TuEvent>,
         media: MediaEngine,
         config: CoreConfig,
+        handler: Option<Arc<dyn api::CallHandler>>,
     ) -> Arc<CoreStats> {
         let stats = Arc::new(CoreStats::default());
         let (control_tx, control_rx) = mpsc::unbounded_channel();
@@ -82,6 +87,7 @@ impl Dispatcher {
             limiter,
             next_call: 1,
             control_tx,
+            handler,
         };
         tokio::spawn(d.run(events, control_rx));
         stats
@@ -124,6 +130,7 @@ impl Dispatcher {
             server_transactions = tx.server,
             client_transactions = tx.client,
             dialogs = self.dialogs.len(),
+            dialplan = %self.handler.as_ref().map(|h| h.version()).unwrap_or_else(|| "static".into()),
         );
     }
 
@@ -228,26 +235,25 @@ impl Dispatcher {
             );
             return;
         }
-        let user = request
-            .uri()
-            .and_then(|u| u.user_str())
-            .unwrap_or_default()
-            .to_string();
-        let decision = match self.config.router.route(&user) {
-            Ok(d) => d,
-            Err(e) => {
-                let call_id = request
-                    .call_id()
-                    .map(|c| String::from_utf8_lossy(c).into_owned())
-                    .unwrap_or_default();
-                tracing::info!(message = "Call not routed.", user = %user, call_id = %call_id, error = %e);
-                let (code, reason) = match e {
-                    crate::route::RouteError::NoRoute(_) => (404, "Not Found"),
-                    crate::route::RouteError::BadTarget(_) => (500, "Server Internal Error"),
-                };
-                tx.reply(code, reason);
-                return;
+        let (decision, script) = match &self.handler {
+            Some(handler) => {
+                let (link, rx) = api::CallLink::pair();
+                match handler.start(crate::view::call_view(&request, &source), link) {
+                    Ok(version) => (RouteDecision::empty(), Some(ScriptDriver::new(rx, version))),
+                    Err(e) => {
+                        tracing::error!(message = "Dial plan cannot take the call.", error = %e);
+                        tx.reply(500, "Server Internal Error");
+                        return;
+                    }
+                }
             }
+            None => match self.static_route(&request) {
+                Ok(d) => (d, None),
+                Err((code, reason)) => {
+                    tx.reply(code, reason);
+                    return;
+                }
+            },
         };
         let id = self.next_call;
         self.next_call += 1;
@@ -282,9 +288,28 @@ impl Dispatcher {
             source,
             tx,
             decision,
+            script,
         );
         let span = call.span();
         tokio::spawn(tracing::Instrument::instrument(call.run(call_rx), span));
+    }
+}
+
+impl Dispatcher {
+    /// The static route of a new call, or the failure to answer with.
+    fn static_route(&self, request: &Message) -> Result<RouteDecision, (u16, &'static str)> {
+        let user = request.uri().and_then(|u| u.user_str()).unwrap_or_default();
+        self.config.router.route(user).map_err(|e| {
+            let call_id = request
+                .call_id()
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .unwrap_or_default();
+            tracing::info!(message = "Call not routed.", user = %user, call_id = %call_id, error = %e);
+            match e {
+                crate::route::RouteError::NoRoute(_) => (404, "Not Found"),
+                crate::route::RouteError::BadTarget(_) => (500, "Server Internal Error"),
+            }
+        })
     }
 }
 

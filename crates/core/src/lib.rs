@@ -15,10 +15,13 @@
 mod call;
 mod config;
 mod dispatcher;
+mod host;
 mod limits;
 mod passthrough;
 pub mod route;
+mod view;
 
 pub use config::{CoreConfig, Credential, MediaMode};
 pub use dispatcher::{CoreStats, Dispatcher};
+pub use host::CoreHost;
 pub use route::{ForkMode, RedirectMode, Route, Router};

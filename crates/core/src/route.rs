@@ -50,6 +50,8 @@ pub struct ResolvedTarget {
     pub uri: Uri,
     /// Where the B-leg INVITE goes.
     pub target: Target,
+    /// Extra headers for this target's INVITE (from a dial plan).
+    pub headers: Vec<(sip::message::HeaderName, String)>,
 }
 
 /// What routing decided for a call.
@@ -65,6 +67,19 @@ pub struct RouteDecision {
     pub media: Option<crate::config::MediaMode>,
     /// Follow or relay 3xx responses.
     pub redirect: RedirectMode,
+}
+
+impl RouteDecision {
+    /// No targets yet (a dial plan adds them per dial).
+    pub fn empty() -> RouteDecision {
+        RouteDecision {
+            targets: Vec::new(),
+            mode: ForkMode::Serial,
+            timeout: crate::call::DEFAULT_RING_TIMEOUT,
+            media: None,
+            redirect: RedirectMode::Follow,
+        }
+    }
 }
 
 /// Why a call cannot be routed.
@@ -134,6 +149,7 @@ pub fn resolve(text: &str) -> Result<ResolvedTarget, RouteError> {
     Ok(ResolvedTarget {
         uri,
         target: Target::new(kind, addr),
+        headers: Vec::new(),
     })
 }
 

@@ -30,6 +30,36 @@ pub(crate) struct Config {
     pub(crate) status: StatusConfig,
     /// Credentials for targets that challenge (`[[credentials]]`).
     pub(crate) credentials: Vec<CredentialConfig>,
+    /// The Lua dial plan (`[dialplan]`).
+    pub(crate) dialplan: DialplanConfig,
+}
+
+/// `[dialplan]`: the Lua script every new call runs (none: static routes).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct DialplanConfig {
+    /// The script; relative paths are relative to the config file.
+    pub(crate) script: Option<std::path::PathBuf>,
+    /// Lua states per script version (calls are spread over them).
+    pub(crate) states: usize,
+    /// Memory ceiling of each Lua state, in MiB.
+    pub(crate) memory_mb: usize,
+    /// Most Lua instructions a script runs without yielding.
+    pub(crate) instructions: u64,
+    /// Reload when a `.lua` file in the script's directory changes.
+    pub(crate) watch: bool,
+}
+
+impl Default for DialplanConfig {
+    fn default() -> DialplanConfig {
+        DialplanConfig {
+            script: None,
+            states: 2,
+            memory_mb: 64,
+            instructions: 1_000_000,
+            watch: true,
+        }
+    }
 }
 
 /// One `[[credentials]]` entry: what Tandem answers a target's 401/407 with.
@@ -157,6 +187,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             status: StatusConfig::default(),
             credentials: Vec::new(),
+            dialplan: DialplanConfig::default(),
         }
     }
 }
@@ -238,6 +269,10 @@ pub(crate) struct Settings {
     pub(crate) core: b2bua::CoreConfig,
     /// The media relay.
     pub(crate) media: media::MediaConfig,
+    /// The Lua dial plan, if any.
+    pub(crate) dialplan: Option<lua::ScriptConfig>,
+    /// Watch the dial plan's directory for changes.
+    pub(crate) watch: bool,
 }
 
 fn parse_mode(text: &str, field: &str, errors: &mut Vec<String>) -> b2bua::MediaMode {
@@ -256,7 +291,15 @@ impl Config {
     pub(crate) fn load(path: &Path) -> anyhow::Result<Config> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-        Config::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+        let mut config =
+            Config::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        // A script named relative to the config file is found beside it.
+        if let (Some(script), Some(dir)) = (&config.dialplan.script, path.parent())
+            && script.is_relative()
+        {
+            config.dialplan.script = Some(dir.join(script));
+        }
+        Ok(config)
     }
 
     /// Parses TOML text.
@@ -372,6 +415,24 @@ impl Config {
                 (20000, 30000)
             }
         };
+        let d = &self.dialplan;
+        if d.states == 0 || d.states > 64 {
+            errors.push("dialplan.states must be 1-64".into());
+        }
+        if d.memory_mb < 4 {
+            errors.push("dialplan.memory_mb must be at least 4".into());
+        }
+        if d.instructions < 10_000 {
+            errors.push("dialplan.instructions must be at least 10000".into());
+        }
+        let dialplan = d.script.as_ref().map(|path| lua::ScriptConfig {
+            path: path.clone(),
+            states: d.states,
+            limits: lua::Limits {
+                instructions: d.instructions,
+                memory: d.memory_mb.saturating_mul(1024 * 1024),
+            },
+        });
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -423,6 +484,8 @@ impl Config {
             log: self.log.clone(),
             core,
             media,
+            dialplan,
+            watch: d.watch,
         })
     }
 }

@@ -3,16 +3,18 @@
 
 mod cli;
 mod config;
+mod dialplan;
 
 use anyhow::Context;
 use clap::Parser as _;
 use sip::transaction::{LayerConfig, TxLayer};
 use sip::transport::Transports;
 use std::process::ExitCode;
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// Exit code for a bad configuration or usage (sysexits EX_USAGE).
-const EX_USAGE: u8 = 64;
+pub(crate) const EX_USAGE: u8 = 64;
 
 fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
@@ -40,9 +42,16 @@ fn main() -> ExitCode {
     }
     if let Some(level) = &cli.log_level {
         config.log.level = level.clone();
+    } else if cli.command.is_some() {
+        // The dial-plan tools print their own results; only the script's
+        // own log lines and problems go to stderr.
+        config.log.level = "warn,script=info".into();
     }
     if let Some(format) = &cli.log_format {
         config.log.format = format.clone();
+    }
+    if let Some(script) = &cli.dialplan {
+        config.dialplan.script = Some(script.clone());
     }
     let settings = match config.validate() {
         Ok(s) => s,
@@ -56,6 +65,9 @@ fn main() -> ExitCode {
     if cli.check_config {
         for l in &settings.listen {
             println!("listen {l}");
+        }
+        if let Some(d) = &settings.dialplan {
+            println!("dialplan {}", d.path.display());
         }
         return ExitCode::SUCCESS;
     }
@@ -73,7 +85,18 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(settings)) {
+    let host: Arc<dyn api::Host> = Arc::new(b2bua::CoreHost::new(settings.core.router.clone()));
+    match &cli.command {
+        Some(cli::Command::Check { file }) => {
+            let _guard = runtime.enter();
+            return dialplan::check(file, host);
+        }
+        Some(cli::Command::Simulate(args)) => {
+            return runtime.block_on(dialplan::simulate(args, host));
+        }
+        None => {}
+    }
+    match runtime.block_on(run(settings, host)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(message = "Tandem stopped.", error = %format!("{e:#}"));
@@ -97,10 +120,25 @@ fn init_logging(log: &config::LogConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(settings: config::Settings) -> anyhow::Result<()> {
+async fn run(settings: config::Settings, host: Arc<dyn api::Host>) -> anyhow::Result<()> {
     // Handlers first: a signal that arrives while the listeners come up
     // must shut down cleanly, not kill the process with the default action.
     let signals = Signals::install()?;
+    let engine = match &settings.dialplan {
+        Some(script) => {
+            let script = script.clone();
+            let engine = tokio::task::spawn_blocking(move || lua::LuaEngine::load(script, host))
+                .await
+                .context("loading the dial plan")?
+                .map_err(|e| anyhow::anyhow!("dial plan: {e}"))?;
+            Some(engine)
+        }
+        None => None,
+    };
+    let _watch = match (&engine, settings.watch) {
+        (Some(engine), true) => Some(engine.watch().map_err(|e| anyhow::anyhow!("{e}"))?),
+        _ => None,
+    };
     let (inbound_tx, inbound_rx) = mpsc::channel(16_384);
     let transports = Transports::bind(&settings.listen, settings.transport.clone(), inbound_tx)
         .await
@@ -115,9 +153,11 @@ async fn run(settings: config::Settings) -> anyhow::Result<()> {
     // The extensions the core implements on each leg.
     layer_config.policy.supported = vec!["100rel".into(), "timer".into()];
     let (layer, events) = TxLayer::spawn(transports.clone(), inbound_rx, layer_config);
-    let engine = media::MediaEngine::new(settings.media.clone());
-    let _stats = b2bua::Dispatcher::spawn(layer, events, engine, settings.core.clone());
-    signals.wait_for_shutdown().await;
+    let media_engine = media::MediaEngine::new(settings.media.clone());
+    let handler = engine.clone().map(|e| e as Arc<dyn api::CallHandler>);
+    let _stats =
+        b2bua::Dispatcher::spawn(layer, events, media_engine, settings.core.clone(), handler);
+    signals.wait_for_shutdown(engine).await;
     tracing::info!(message = "Shutting down.");
     transports.shutdown();
     Ok(())
@@ -140,14 +180,21 @@ impl Signals {
         })
     }
 
-    async fn wait_for_shutdown(mut self) {
+    /// Waits for SIGTERM or SIGINT; SIGHUP reloads the dial plan.
+    async fn wait_for_shutdown(mut self, engine: Option<Arc<lua::LuaEngine>>) {
         loop {
             tokio::select! {
                 _ = self.term.recv() => return,
                 _ = self.int.recv() => return,
-                _ = self.hup.recv() => {
-                    tracing::info!(message = "SIGHUP received: nothing to reload yet.");
-                }
+                _ = self.hup.recv() => match &engine {
+                    Some(engine) => {
+                        tracing::info!(message = "SIGHUP received: reloading the dial plan.");
+                        let engine = engine.clone();
+                        // Compiling runs Lua: off the signalling threads.
+                        tokio::task::spawn_blocking(move || engine.reload_and_log());
+                    }
+                    None => tracing::info!(message = "SIGHUP received: no dial plan to reload."),
+                },
             }
         }
     }

@@ -4,6 +4,7 @@
 
 mod prack;
 mod relay;
+mod script;
 mod session_timer;
 mod setup;
 
@@ -12,6 +13,7 @@ use crate::dispatcher::DispatcherMsg;
 use crate::route::{ResolvedTarget, RouteDecision};
 use bytes::Bytes;
 use media::{MediaEngine, MediaSession};
+pub(crate) use script::{DEFAULT_RING_TIMEOUT, ScriptDriver};
 use sip::dialog::Dialog;
 use sip::message::{HeaderName, Message, Method};
 use sip::transaction::{ClientEvent, ClientTx, ServerTx, TxKey, TxLayer};
@@ -223,6 +225,8 @@ pub(crate) struct Call {
     sdp_in_force: [Option<Bytes>; 2],
     /// ACKs held back for late offers, by the leg they go to.
     held_acks: HashMap<LegId, HeldAck>,
+    /// The dial plan driving the call (`None`: the static route).
+    script: Option<ScriptDriver>,
 }
 
 impl Call {
@@ -238,6 +242,7 @@ impl Call {
         a_source: Source,
         a_tx: ServerTx,
         decision: RouteDecision,
+        script: Option<ScriptDriver>,
     ) -> Call {
         let call_id = a_invite
             .call_id()
@@ -277,12 +282,16 @@ impl Call {
             b_timer: None,
             sdp_in_force: [None, None],
             held_acks: HashMap::new(),
+            script,
         }
     }
 
     /// The tracing span of this call (every log line names its Call-ID).
     pub(crate) fn span(&self) -> tracing::Span {
-        tracing::info_span!("call", call_id = %self.call_id)
+        match &self.script {
+            Some(s) => tracing::info_span!("call", call_id = %self.call_id, dialplan = %s.version),
+            None => tracing::info_span!("call", call_id = %self.call_id),
+        }
     }
 
     /// Runs the call to its end.
@@ -296,6 +305,17 @@ impl Call {
                     Some(msg) => self.on_msg(msg).await,
                     None => break,
                 },
+                cmd = next_command(self.script.as_mut()) => match cmd {
+                    Some(cmd) => self.on_command(cmd).await,
+                    None => {
+                        self.on_command(api::Command::Done(Err(api::ScriptError {
+                            script: self.script.as_ref().map(|s| s.version.clone()).unwrap_or_default(),
+                            line: None,
+                            message: "the dial plan stopped without finishing".into(),
+                        })))
+                        .await
+                    }
+                },
                 _ = sleep_until_opt(deadline) => self.on_deadline().await,
                 _ = media_inactive(self.media.as_ref()), if media_watch => {
                     tracing::info!(message = "No media for too long, hanging up.");
@@ -303,6 +323,7 @@ impl Call {
                 }
             }
         }
+        self.script_call_over();
         drop(self.media.take());
         tracing::debug!(message = "Call ended.");
         let _ = self.control.send(DispatcherMsg::Ended { call: self.id });
@@ -453,6 +474,7 @@ impl Call {
         }
         tracing::info!(message = "Caller cancelled.");
         self.a_tx.reply(487, "Request Terminated");
+        self.script_cancelled();
         self.state = State::Cancelling;
         for i in 0..self.attempts.len() {
             self.cancel_attempt(i);
@@ -643,6 +665,13 @@ impl Call {
 async fn sleep_until_opt(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_command(script: Option<&mut ScriptDriver>) -> Option<api::Command> {
+    match script {
+        Some(s) => s.next().await,
         None => std::future::pending().await,
     }
 }

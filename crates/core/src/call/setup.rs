@@ -18,17 +18,7 @@ fn token() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
 
-/// Lower is better (RFC 3261 §16.7, simplified): a global failure beats a
-/// client error, which beats a server error; a timeout is the last resort.
-fn failure_rank(code: u16) -> u8 {
-    match code {
-        600..=699 => 0,
-        300..=399 => 1,
-        408 => 4,
-        400..=499 => 2,
-        _ => 3,
-    }
-}
+use api::command::failure_rank;
 
 impl Call {
     /// Prepares the media and sends the first attempt(s).
@@ -42,20 +32,12 @@ impl Call {
             self.state = State::Done;
             return;
         }
-        if self.decision.media.unwrap_or(self.config.media) == MediaMode::Anchored {
-            self.media = Some(self.engine.session());
+        if self.script.is_some() {
+            // The dial plan decides; the media waits for its first dial.
+            return;
         }
-        if !self.a_invite.body.is_empty() {
-            let body = self.a_invite.body.clone();
-            match self.sdp_toward_other(Side::A, &body).await {
-                Ok(sdp) => self.b_offer = Some(sdp),
-                Err(e) => {
-                    tracing::info!(message = "Caller's SDP refused.", error = %e);
-                    self.a_tx.reply(488, "Not Acceptable Here");
-                    self.state = State::Done;
-                    return;
-                }
-            }
+        if !self.prepare_media().await {
+            return;
         }
         match self.decision.mode {
             ForkMode::Serial => {
@@ -67,6 +49,30 @@ impl Call {
             self.a_tx.reply(500, "Server Internal Error");
             self.state = State::Done;
         }
+    }
+
+    /// Opens the media session (anchored media) and rewrites the caller's
+    /// offer for the B legs; false (and 488 to A) if the offer is refused.
+    pub(super) async fn prepare_media(&mut self) -> bool {
+        if self.decision.media.unwrap_or(self.config.media) == MediaMode::Anchored {
+            self.media = Some(self.engine.session());
+        }
+        if !self.a_invite.body.is_empty() {
+            let body = self.a_invite.body.clone();
+            match self.sdp_toward_other(Side::A, &body).await {
+                Ok(sdp) => self.b_offer = Some(sdp),
+                Err(e) => {
+                    tracing::info!(message = "Caller's SDP refused.", error = %e);
+                    if let Some(reply) = self.script.as_mut().and_then(|s| s.take_dial()) {
+                        let _ = reply.send(api::DialResult::failed(488, "Not Acceptable Here"));
+                    }
+                    self.a_tx.reply(488, "Not Acceptable Here");
+                    self.state = State::Done;
+                    return false;
+                }
+            }
+        }
+        true
     }
 
     /// Rewrites SDP from side `from` for the other side (or passes it
@@ -94,12 +100,25 @@ impl Call {
         let contact = self.contact_for(&target.target);
         let a = &self.a_invite;
         let from = a.from_hdr();
-        let user = from
+        let mut user = from
             .as_ref()
             .and_then(|f| f.uri.user_str().map(str::to_string))
             .unwrap_or_else(|| "anonymous".into());
-        let display =
+        let mut display =
             from.and_then(|f| f.display.map(|d| String::from_utf8_lossy(&d).into_owned()));
+        let mut ruri = target.uri.clone();
+        if let Some(s) = &self.script {
+            let (u, n) = s.caller_override();
+            if let Some(u) = u {
+                user = u.to_string();
+            }
+            if let Some(n) = n {
+                display = (!n.is_empty()).then(|| format!("\"{n}\""));
+            }
+            if let Some(r) = s.ruri() {
+                ruri = r.clone();
+            }
+        }
         let sent_by = self
             .layer
             .transports()
@@ -109,7 +128,7 @@ impl Call {
             std::net::IpAddr::V6(ip) => format!("[{ip}]"),
             std::net::IpAddr::V4(ip) => ip.to_string(),
         };
-        let mut invite = Message::request(Method::Invite, target.uri.clone());
+        let mut invite = Message::request(Method::Invite, ruri.clone());
         let max_forwards = a.max_forwards().unwrap_or(70).saturating_sub(1).max(1);
         invite
             .headers
@@ -119,9 +138,7 @@ impl Call {
             None => format!("<sip:{user}@{host}>;tag={from_tag}"),
         };
         invite.headers.push(HeaderName::From, from_value);
-        invite
-            .headers
-            .push(HeaderName::To, format!("<{}>", target.uri));
+        invite.headers.push(HeaderName::To, format!("<{ruri}>"));
         invite.headers.push(HeaderName::CallId, call_id.clone());
         invite.headers.push(HeaderName::CSeq, "1 INVITE");
         invite.headers.push(HeaderName::Contact, contact);
@@ -133,6 +150,12 @@ impl Call {
         self.session_timer_offer(&mut invite, self.config.min_se);
         copy_headers(&self.a_invite, &mut invite.headers);
         invite.headers.push(HeaderName::UserAgent, sip::USER_AGENT);
+        if let Some(s) = &self.script {
+            s.apply_headers(&mut invite);
+        }
+        for (n, v) in &target.headers {
+            invite.headers.set(n.clone(), v.clone());
+        }
         if let Some(sdp) = &self.b_offer {
             invite.set_body("application/sdp", sdp.clone());
         }
@@ -444,6 +467,7 @@ impl Call {
         self.a_tx.respond(ok);
         self.a_dialog = Dialog::uas(&self.a_invite, &self.a_tag, a_target, contact);
         self.state = State::Confirmed;
+        self.script_answered();
         tracing::info!(message = "Answered.", attempt = i);
         for j in 0..self.attempts.len() {
             if j != i {
@@ -497,6 +521,10 @@ impl Call {
                     .min_by_key(|f| failure_rank(f.code))
                     .cloned()
                     .unwrap_or_else(|| super::Failure::new(480, "Temporarily Unavailable"));
+                if self.script_dial_failed(&best) {
+                    tracing::info!(message = "Dial failed.", code = best.code);
+                    return;
+                }
                 tracing::info!(message = "Call failed.", code = best.code);
                 self.a_tx.reply_with(best.code, &best.reason, best.headers);
                 self.state = State::Cancelling;

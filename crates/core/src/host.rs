@@ -1,0 +1,111 @@
+//! The host services dial plans use ([`api::Host`]): the key-value store,
+//! HTTP (async, on the runtime: no thread waits) and the static routes.
+
+use crate::route::{ForkMode, Router};
+use api::host::BoxFuture;
+use api::{DialMode, Host, HttpRequest, HttpResponse, KvStore, MemoryKv, RouteInfo};
+use std::sync::Arc;
+
+/// Largest HTTP response body a script gets (bigger ones are an error).
+const MAX_HTTP_BODY: usize = 1024 * 1024;
+
+/// The host of the binary.
+pub struct CoreHost {
+    kv: Arc<dyn KvStore>,
+    http: reqwest::Client,
+    router: Router,
+}
+
+impl std::fmt::Debug for CoreHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoreHost").finish_non_exhaustive()
+    }
+}
+
+impl CoreHost {
+    /// A host with an in-memory store and the static routes of `router`.
+    pub fn new(router: Router) -> CoreHost {
+        let http = reqwest::Client::builder()
+            .user_agent(sip::USER_AGENT)
+            .pool_idle_timeout(std::time::Duration::from_secs(30))
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        CoreHost {
+            kv: Arc::new(MemoryKv::default()),
+            http,
+            router,
+        }
+    }
+}
+
+impl Host for CoreHost {
+    fn kv(&self) -> &dyn KvStore {
+        &*self.kv
+    }
+
+    fn http(&self, request: HttpRequest) -> BoxFuture<'static, Result<HttpResponse, String>> {
+        let client = self.http.clone();
+        Box::pin(async move {
+            let method = reqwest::Method::from_bytes(request.method.as_bytes())
+                .map_err(|_| format!("bad method `{}`", request.method))?;
+            let mut builder = client
+                .request(method, &request.url)
+                .timeout(request.timeout);
+            for (n, v) in &request.headers {
+                builder = builder.header(n, v);
+            }
+            if !request.body.is_empty() {
+                builder = builder.body(request.body);
+            }
+            let mut response = builder.send().await.map_err(describe)?;
+            let status = response.status().as_u16();
+            let headers = response
+                .headers()
+                .iter()
+                .map(|(n, v)| {
+                    (
+                        n.as_str().to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect();
+            let mut body = Vec::new();
+            while let Some(chunk) = response.chunk().await.map_err(describe)? {
+                if body.len() + chunk.len() > MAX_HTTP_BODY {
+                    return Err(format!("response body larger than {MAX_HTTP_BODY} bytes"));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(HttpResponse {
+                status,
+                headers,
+                body,
+            })
+        })
+    }
+
+    fn route(&self, user: &str) -> Option<RouteInfo> {
+        let d = self.router.route(user).ok()?;
+        Some(RouteInfo {
+            targets: d.targets.iter().map(|t| t.uri.to_string()).collect(),
+            mode: match d.mode {
+                ForkMode::Serial => DialMode::Serial,
+                ForkMode::Parallel => DialMode::Parallel,
+            },
+            timeout: d.timeout,
+        })
+    }
+}
+
+/// A short reason for a failed request (timeout, refused, …).
+fn describe(e: reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timeout".into()
+    } else if e.is_connect() {
+        "connection failed".into()
+    } else if e.is_builder() {
+        format!("bad request: {e}")
+    } else {
+        e.to_string()
+    }
+}

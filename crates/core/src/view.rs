@@ -1,0 +1,91 @@
+//! The caller's INVITE as a dial plan reads it ([`api::CallView`]).
+
+use api::CallView;
+use sip::message::Message;
+use sip::transport::Source;
+
+/// Builds the script's view of a new call.
+pub(crate) fn call_view(request: &Message, source: &Source) -> CallView {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let ruri = request.uri();
+    let from = request.from_hdr();
+    let to = request.to_hdr();
+    let from_name = from
+        .as_ref()
+        .and_then(|f| f.display.as_ref())
+        .map(|d| unquote(&text(d)))
+        .unwrap_or_default();
+    CallView {
+        user: ruri
+            .and_then(|u| u.user_str())
+            .unwrap_or_default()
+            .to_string(),
+        ruri: ruri.map(|u| u.to_string()).unwrap_or_default(),
+        from: from.as_ref().map(|f| f.uri.to_string()).unwrap_or_default(),
+        from_user: from
+            .as_ref()
+            .and_then(|f| f.uri.user_str())
+            .unwrap_or_default()
+            .to_string(),
+        from_name,
+        to: to.map(|t| t.uri.to_string()).unwrap_or_default(),
+        call_id: request.call_id().map(|c| text(c)).unwrap_or_default(),
+        source_ip: source.remote.ip(),
+        source_port: source.remote.port(),
+        transport: source.kind.as_str().to_ascii_lowercase(),
+        auth_user: None,
+        headers: request
+            .headers
+            .iter()
+            .map(|h| (text(h.name.as_bytes()), text(&h.value)))
+            .collect(),
+    }
+}
+
+/// A display name without its quotes and escapes.
+fn unquote(d: &str) -> String {
+    let d = d.trim();
+    match d.strip_prefix('"').and_then(|d| d.strip_suffix('"')) {
+        Some(inner) => {
+            let mut out = String::with_capacity(inner.len());
+            let mut chars = inner.chars();
+            while let Some(c) = chars.next() {
+                if c == '\\' {
+                    if let Some(n) = chars.next() {
+                        out.push(n);
+                    }
+                } else {
+                    out.push(c);
+                }
+            }
+            out
+        }
+        None => d.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn view_of_an_invite() {
+        let raw = b"INVITE sip:1000@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\nf: \"Alice \\\"A\\\"\" <sip:alice@127.0.0.1>;tag=1\r\nt: <sip:1000@127.0.0.1>\r\ni: abc@x\r\nCSeq: 1 INVITE\r\nX-Account: acme\r\nContent-Length: 0\r\n\r\n";
+        let msg = sip::message::parse_datagram(bytes::Bytes::from_static(raw)).unwrap();
+        let source = Source {
+            kind: sip::transport::TransportKind::Udp,
+            local: "127.0.0.1:5060".parse().unwrap(),
+            remote: "127.0.0.1:5070".parse().unwrap(),
+            conn: None,
+        };
+        let v = call_view(&msg, &source);
+        assert_eq!(v.user, "1000");
+        assert_eq!(v.from_user, "alice");
+        assert_eq!(v.from_name, "Alice \"A\"");
+        assert_eq!(v.call_id, "abc@x");
+        assert_eq!(v.transport, "udp");
+        assert_eq!(v.header("Call-ID"), Some("abc@x"));
+        assert_eq!(v.header("x-account"), Some("acme"));
+        assert_eq!(v.to, "sip:1000@127.0.0.1");
+    }
+}

@@ -1,0 +1,71 @@
+//! `tandem check` and `tandem simulate`: dial plans tried without a
+//! network, so they can be tested in CI.
+
+use crate::cli::SimulateArgs;
+use api::simulate::{Outcome, run};
+use api::{CallHandler, CallLink, CallView, Host};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// `tandem check FILE`.
+pub(crate) fn check(file: &Path, host: Arc<dyn Host>) -> ExitCode {
+    match lua::ScriptVersion::compile(&lua::ScriptConfig::new(file), 1, &host) {
+        Ok(_) => {
+            println!("{}: OK", file.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `tandem simulate FILE --to USER …`.
+pub(crate) async fn simulate(args: &SimulateArgs, host: Arc<dyn Host>) -> ExitCode {
+    let outcomes: Vec<Outcome> = match args.outcomes.iter().map(|o| Outcome::parse(o)).collect() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("tandem simulate: {e}");
+            return ExitCode::from(crate::EX_USAGE);
+        }
+    };
+    let mut view = CallView::simulated(&args.from, &args.to);
+    view.source_ip = args.source.ip();
+    view.source_port = args.source.port();
+    if let Some(name) = &args.from_name {
+        view.from_name = name.clone();
+    }
+    for h in &args.headers {
+        let Some((name, value)) = h.split_once(':') else {
+            eprintln!("tandem simulate: header `{h}` is not `Name: value`");
+            return ExitCode::from(crate::EX_USAGE);
+        };
+        view.headers
+            .push((name.trim().to_string(), value.trim().to_string()));
+    }
+    let engine = match lua::LuaEngine::load(lua::ScriptConfig::new(&args.file), host) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let ruri = view.ruri.clone();
+    let (link, rx) = CallLink::pair();
+    if let Err(e) = engine.start(view, link) {
+        eprintln!("tandem simulate: {e}");
+        return ExitCode::FAILURE;
+    }
+    let transcript = run(rx, &ruri, &outcomes).await;
+    for line in &transcript.lines {
+        println!("{line}");
+    }
+    println!("result: {}", transcript.result);
+    if transcript.failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
