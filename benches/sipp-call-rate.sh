@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Call-rate benchmark: SIPp UAC -> tandem (release, media anchored) -> SIPp UAS.
-# Usage: benches/sipp-call-rate.sh [CALLS] [RATE] [udp|tcp] [anchored|direct]
+# Usage: benches/sipp-call-rate.sh [CALLS] [RATE] [udp|tcp] [anchored|direct] [DIALPLAN.lua]
+# With a dial plan, every call runs it (`{{UAS}}` in the script is replaced
+# by the callee's host:port); without one the static route is used.
 # Each call is INVITE/100/180/200/ACK/BYE/200 on both legs. Prints the
 # answered calls, failures, the achieved rate and Tandem's CPU per call.
 # Loopback only; stops by itself.
@@ -10,6 +12,7 @@ calls=${1:-20000}
 rate=${2:-1000}
 proto=${3:-udp}
 media=${4:-anchored}
+dialplan=${5:-}
 command -v sipp >/dev/null || { echo "sipp missing: apt-get install -y sip-tester" >&2; exit 1; }
 cargo build --release -q -p tandem
 work=$(mktemp -d)
@@ -29,6 +32,10 @@ max_calls = 100000
 [status]
 interval_s = 0
 TOML
+if [ -n "$dialplan" ]; then
+  sed "s/{{UAS}}/127.0.0.1:$uas_port$transport/g" "$dialplan" > "$work/dialplan.lua"
+  printf '[dialplan]\nscript = "%s"\nwatch = false\n' "$work/dialplan.lua" >> "$work/tandem.toml"
+fi
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
@@ -45,16 +52,16 @@ sipp 127.0.0.1:"$port" -sn uac -s 1000 -t "$tflag" -i 127.0.0.1 -p "$uac_port" \
 end=$(date +%s.%N)
 ticks=$(awk '{print $14 + $15}' "/proc/$tpid/stat")
 pkill -f "sipp -sn uas -t $tflag -i 127.0.0.1 -p $uas_port" || true
-python3 - "$work/stat.csv" "$calls" "$start" "$end" "$rate" "$proto" "$media" "$ticks" "$(getconf CLK_TCK)" <<'PY'
+python3 - "$work/stat.csv" "$calls" "$start" "$end" "$rate" "$proto" "$media" "$ticks" "$(getconf CLK_TCK)" "$dialplan" <<'PY'
 import sys
-path, calls, start, end, rate, proto, media, ticks, hz = sys.argv[1:]
+path, calls, start, end, rate, proto, media, ticks, hz = sys.argv[1:10]
 lines = [l.rstrip(";\n").split(";") for l in open(path) if l.strip()]
 head, last = lines[0], lines[-1]
 ok = int(last[head.index("SuccessfulCall(C)")])
 failed = int(last[head.index("FailedCall(C)")])
 wall = float(end) - float(start)
 cpu = int(ticks) / int(hz)
-print(f"{proto}/{media}: {ok} of {calls} calls completed, {failed} failed, {wall:.1f} s wall, "
+print(f"{proto}/{media}{' + dial plan' if len(sys.argv) > 10 and sys.argv[10] else ''}: {ok} of {calls} calls completed, {failed} failed, {wall:.1f} s wall, "
       f"{ok / wall:.0f} calls/s (offered {rate}/s); tandem used {cpu:.2f} CPU-s, "
       f"{cpu / max(ok, 1) * 1e3:.3f} CPU-ms per call")
 PY

@@ -1,0 +1,81 @@
+//! What a Lua dial plan costs per call, in process: start the coroutine,
+//! read two headers, set one, dial (answered at once), finish. Run with
+//! `cargo bench -p tandem-lua --bench dialplan`.
+
+use api::host::BoxFuture;
+use api::{
+    CallHandler, CallLink, CallView, Command, DialResult, Host, HttpRequest, HttpResponse,
+    KvStore, MemoryKv, RouteInfo,
+};
+use criterion::{Criterion, criterion_group, criterion_main};
+use std::sync::Arc;
+
+struct BenchHost(MemoryKv);
+
+impl Host for BenchHost {
+    fn kv(&self) -> &dyn KvStore {
+        &self.0
+    }
+    fn http(&self, _: HttpRequest) -> BoxFuture<'static, Result<HttpResponse, String>> {
+        Box::pin(async { Err("no http in benchmarks".to_string()) })
+    }
+    fn route(&self, _: &str) -> Option<RouteInfo> {
+        None
+    }
+}
+
+const SCRIPT: &str = r#"
+function on_invite(call)
+  local subject = call:header("Subject")
+  local agent = call:header("User-Agent")
+  call:set_header("X-Routed-By", agent or subject or "tandem")
+  call:dial("sip:" .. call.user .. "@127.0.0.1:5080")
+end
+"#;
+
+fn bench(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("bench.lua");
+    std::fs::write(&path, SCRIPT).expect("write");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let _guard = rt.enter();
+    let engine = lua::LuaEngine::load(
+        lua::ScriptConfig::new(&path),
+        Arc::new(BenchHost(MemoryKv::default())),
+    )
+    .expect("load");
+    let mut view = CallView::simulated("alice", "1000");
+    view.headers.push(("Subject".into(), "bench".into()));
+    view.headers.push(("User-Agent".into(), "SIPp".into()));
+    c.bench_function("lua dial plan: 2 headers read, 1 set, dial", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let (link, mut rx) = CallLink::pair();
+                engine.start(view.clone(), link).expect("start");
+                while let Some(cmd) = rx.recv().await {
+                    match cmd {
+                        Command::Dial { reply, .. } => {
+                            let _ = reply.send(DialResult {
+                                answered: true,
+                                code: 200,
+                                reason: "OK".into(),
+                                duration: std::time::Duration::ZERO,
+                            });
+                        }
+                        Command::Done(r) => {
+                            assert!(r.is_ok());
+                            break;
+                        }
+                        _ => {}
+                    }
+                }
+            })
+        })
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
