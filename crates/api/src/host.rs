@@ -47,6 +47,8 @@ pub struct RouteInfo {
     pub mode: DialMode,
     /// Ring time per attempt.
     pub timeout: Duration,
+    /// `Some(false)`: the route leaves SDP alone (direct media).
+    pub anchor_media: Option<bool>,
 }
 
 /// Host-wide services: shared by every call, every script version and both
@@ -74,13 +76,18 @@ pub enum HandlerError {
     Start(String),
 }
 
+/// A dial plan's run on one call. The core polls it from the call's own
+/// task, so the script's commands and the call's answers never cross
+/// threads; it holds the version the call is pinned to.
+pub type ScriptRun = BoxFuture<'static, ()>;
+
 /// What the core calls a dial plan through: an engine with a loaded script
 /// or plugin.
 pub trait CallHandler: Send + Sync {
-    /// Starts the dial plan on a new call; it drives the call through
-    /// `link` from its own task. Returns the version the call is pinned to
-    /// (for logs), e.g. `scripts/pbx.lua@v3`.
-    fn start(&self, view: CallView, link: CallLink) -> Result<String, HandlerError>;
+    /// Starts the dial plan on a new call: it drives the call through
+    /// `link` while the returned run is polled. Returns the version the call
+    /// is pinned to (for logs), e.g. `pbx.lua@v3`, and the run.
+    fn start(&self, view: CallView, link: CallLink) -> Result<(String, ScriptRun), HandlerError>;
     /// The live version, for status lines.
     fn version(&self) -> String;
 }

@@ -18,7 +18,7 @@ pub mod value;
 pub mod view;
 
 pub use command::{Command, DialMode, DialRequest, DialResult, DialTarget, ScriptError};
-pub use host::{CallHandler, HandlerError, Host, HttpRequest, HttpResponse, RouteInfo};
+pub use host::{CallHandler, HandlerError, Host, HttpRequest, HttpResponse, RouteInfo, ScriptRun};
 pub use kv::{KvStore, MemoryKv};
 pub use link::{CallLink, CommandReceiver};
 pub use validate::ApiError;

@@ -21,6 +21,11 @@ pub enum ApiError {
     /// Not a status code a call can be rejected with.
     #[error("{0} is not a final failure code (300-699)")]
     BadRejectCode(u16),
+    /// A dial target Tandem cannot reach (it does no DNS).
+    #[error(
+        "`{0}` is not a sip: or sips: URI with an IP address (Tandem does not resolve host names)"
+    )]
+    Unreachable(String),
     /// A dial with no target.
     #[error("dial needs at least one target")]
     NoTarget,
@@ -107,6 +112,27 @@ pub fn uri(uri: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Checks a dial target: a sip: or sips: URI whose host is an IP address
+/// (the core resolves no names), so that a script learns at the line
+/// of the dial, not from a silent 404.
+pub fn dial_target(target: &str) -> Result<(), ApiError> {
+    uri(target)?;
+    let lower = target.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("sips:")
+        .or_else(|| lower.strip_prefix("sip:"))
+        .ok_or_else(|| ApiError::Unreachable(target.to_string()))?;
+    let hostport = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let host = if let Some(v6) = hostport.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        hostport.split([':', ';', '?']).next().unwrap_or("")
+    };
+    host.parse::<std::net::IpAddr>()
+        .map(|_| ())
+        .map_err(|_| ApiError::Unreachable(target.to_string()))
+}
+
 /// Checks a reject code.
 pub fn reject_code(code: u16) -> Result<(), ApiError> {
     if (300..700).contains(&code) {
@@ -167,6 +193,11 @@ mod tests {
         assert!(uri("http://x").is_err());
         assert!(uri("sip:a b@c").is_err());
         assert!(uri("sip:").is_err());
+        assert!(dial_target("sip:1000@127.0.0.1:5080;transport=tcp").is_ok());
+        assert!(dial_target("sip:[::1]:5080").is_ok());
+        assert!(dial_target("sips:a@10.0.0.1").is_ok());
+        assert!(dial_target("sip:a@trunk.example.com").is_err());
+        assert!(dial_target("tel:+4930123").is_err());
         assert!(reject_code(486).is_ok());
         assert!(reject_code(200).is_err());
         assert!(user("+4930999").is_ok());

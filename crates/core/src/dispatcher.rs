@@ -239,7 +239,10 @@ impl Dispatcher {
             Some(handler) => {
                 let (link, rx) = api::CallLink::pair();
                 match handler.start(crate::view::call_view(&request, &source), link) {
-                    Ok(version) => (RouteDecision::empty(), Some(ScriptDriver::new(rx, version))),
+                    Ok((version, run)) => (
+                        RouteDecision::empty(),
+                        Some(ScriptDriver::new(rx, version, run)),
+                    ),
                     Err(e) => {
                         tracing::error!(message = "Dial plan cannot take the call.", error = %e);
                         tx.reply(500, "Server Internal Error");

@@ -93,19 +93,27 @@ impl Host for CoreHost {
                 ForkMode::Parallel => DialMode::Parallel,
             },
             timeout: d.timeout,
+            anchor_media: d.media.map(|m| m == crate::config::MediaMode::Anchored),
         })
     }
 }
 
-/// A short reason for a failed request (timeout, refused, …).
+/// A short reason for a failed request: `timeout`, or what failed and
+/// the innermost cause (`connection failed: Connection refused …`).
 fn describe(e: reqwest::Error) -> String {
     if e.is_timeout() {
-        "timeout".into()
-    } else if e.is_connect() {
-        "connection failed".into()
-    } else if e.is_builder() {
-        format!("bad request: {e}")
-    } else {
-        e.to_string()
+        return "timeout".into();
     }
+    let what = if e.is_connect() {
+        "connection failed"
+    } else if e.is_builder() {
+        "bad request"
+    } else {
+        "request failed"
+    };
+    let mut cause: &dyn std::error::Error = &e;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    format!("{what}: {cause}")
 }

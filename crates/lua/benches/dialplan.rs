@@ -4,8 +4,8 @@
 
 use api::host::BoxFuture;
 use api::{
-    CallHandler, CallLink, CallView, Command, DialResult, Host, HttpRequest, HttpResponse,
-    KvStore, MemoryKv, RouteInfo,
+    CallHandler, CallLink, CallView, Command, DialResult, Host, HttpRequest, HttpResponse, KvStore,
+    MemoryKv, RouteInfo,
 };
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::sync::Arc;
@@ -54,8 +54,14 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             rt.block_on(async {
                 let (link, mut rx) = CallLink::pair();
-                engine.start(view.clone(), link).expect("start");
-                while let Some(cmd) = rx.recv().await {
+                let (_, mut run) = engine.start(view.clone(), link).expect("start");
+                let mut run_done = false;
+                loop {
+                    let cmd = tokio::select! {
+                        cmd = rx.recv() => cmd,
+                        _ = &mut run, if !run_done => { run_done = true; continue; }
+                    };
+                    let Some(cmd) = cmd else { break };
                     match cmd {
                         Command::Dial { reply, .. } => {
                             let _ = reply.send(DialResult {
@@ -67,6 +73,9 @@ fn bench(c: &mut Criterion) {
                         }
                         Command::Done(r) => {
                             assert!(r.is_ok());
+                            if !run_done {
+                                run.await;
+                            }
                             break;
                         }
                         _ => {}

@@ -122,8 +122,21 @@ impl UserData for LuaCall {
         methods.add_method("header", |_, c, name: String| {
             Ok(c.view.header(&name).map(str::to_string))
         });
-        methods.add_method("headers", |lua, c, name: String| {
-            lua.create_sequence_from(c.view.headers(&name).into_iter().map(str::to_string))
+        methods.add_method("headers", |lua, c, name: Option<String>| match name {
+            Some(name) => {
+                lua.create_sequence_from(c.view.headers(&name).into_iter().map(str::to_string))
+            }
+            // Every header, in order, as { name = …, value = … }.
+            None => {
+                let list = lua.create_table()?;
+                for (n, v) in &c.view.headers {
+                    let h = lua.create_table()?;
+                    h.set("name", n.as_str())?;
+                    h.set("value", v.as_str())?;
+                    list.push(h)?;
+                }
+                Ok(list)
+            }
         });
         methods.add_method("set_header", |_, c, (name, value): (String, String)| {
             let name = validate::editable_header(&name).map_err(err)?.to_string();
@@ -221,6 +234,9 @@ fn dial_request(targets: Value, opts: Option<Table>) -> Result<DialRequest, Stri
             for v in list.sequence_values::<Value>() {
                 req.targets.push(target(v.map_err(|e| e.to_string())?)?);
             }
+            if req.targets.is_empty() {
+                return Err(api::ApiError::NoTarget.to_string());
+            }
             apply_options(&mut req, &t, true)?;
         }
         Value::Table(t) if t.contains_key("uri").map_err(|e| e.to_string())? => {
@@ -248,7 +264,7 @@ fn dial_request(targets: Value, opts: Option<Table>) -> Result<DialRequest, Stri
 }
 
 fn target_uri(uri: String) -> Result<DialTarget, String> {
-    validate::uri(&uri).map_err(|e| e.to_string())?;
+    validate::dial_target(&uri).map_err(|e| e.to_string())?;
     Ok(DialTarget {
         uri,
         headers: Vec::new(),
@@ -366,14 +382,16 @@ mod tests {
         assert_eq!(route.mode, DialMode::Parallel);
         assert!(dial_request(eval("{}"), None).is_err());
         assert!(dial_request(eval("'http://x'"), None).is_err());
+        assert!(dial_request(eval("'sip:a@example.com'"), None).is_err());
+        assert!(dial_request(eval("{ targets = {} }"), None).is_err());
         let typo: Table = lua.load("{ timout = 5 }").eval().unwrap();
-        let e = dial_request(eval("'sip:a@b'"), Some(typo)).unwrap_err();
+        let e = dial_request(eval("'sip:a@127.0.0.1'"), Some(typo)).unwrap_err();
         assert!(e.contains("timout"), "{e}");
         let bad: Table = lua
             .load("{ headers = { ['Call-ID'] = 'x' } }")
             .eval()
             .unwrap();
-        assert!(dial_request(eval("'sip:a@b'"), Some(bad)).is_err());
+        assert!(dial_request(eval("'sip:a@127.0.0.1'"), Some(bad)).is_err());
         assert!(dial_request(Value::Nil, None).unwrap().targets.is_empty());
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::error::LoadError;
 use crate::script::{ScriptConfig, ScriptVersion, dir_hash};
-use api::{CallHandler, CallLink, CallView, HandlerError, Host};
+use api::{CallHandler, CallLink, CallView, HandlerError, Host, ScriptRun};
 use arc_swap::ArcSwap;
 use notify_debouncer_full::notify::{RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
@@ -128,8 +128,11 @@ impl LuaEngine {
         let dir = self.config.dir();
         let mut debouncer = new_debouncer(DEBOUNCE, None, move |result: DebounceEventResult| {
             let Ok(events) = result else { return };
+            // Reading the files (as a reload does) shows up as access
+            // events: only changes count, or every reload would cause one.
             let relevant = events
                 .iter()
+                .filter(|e| !e.kind.is_access())
                 .flat_map(|e| e.paths.iter())
                 .any(|p| is_script_file(p));
             if relevant && let Some(engine) = engine.upgrade() {
@@ -173,11 +176,21 @@ fn is_script_file(p: &std::path::Path) -> bool {
     name.ends_with(".lua") && !name.starts_with(".#") && !name.starts_with('.')
 }
 
+impl LuaEngine {
+    /// Starts the dial plan on a call and runs it as a task of its own
+    /// (for `tandem simulate` and tests; the core polls the run itself).
+    pub fn spawn(&self, view: CallView, link: CallLink) -> Result<String, HandlerError> {
+        let (label, run) = self.start(view, link)?;
+        tokio::spawn(run);
+        Ok(label)
+    }
+}
+
 impl CallHandler for LuaEngine {
-    fn start(&self, view: CallView, link: CallLink) -> Result<String, HandlerError> {
+    fn start(&self, view: CallView, link: CallLink) -> Result<(String, ScriptRun), HandlerError> {
         let version = self.live.load_full();
-        version.start(view, link)?;
-        Ok(version.label().to_string())
+        let run = version.start(view, link)?;
+        Ok((version.label().to_string(), run))
     }
 
     fn version(&self) -> String {

@@ -70,7 +70,7 @@ fn locate(e: &mlua::Error) -> (Option<String>, Option<u32>, String) {
         }
     }
     let raw = match cur {
-        mlua::Error::RuntimeError(m) => m.clone(),
+        mlua::Error::RuntimeError(m) => trim_traceback(m),
         mlua::Error::SyntaxError { message, .. } => message.clone(),
         mlua::Error::MemoryError(m) => format!("memory limit exceeded ({m})"),
         other => other.to_string(),
@@ -82,6 +82,16 @@ fn locate(e: &mlua::Error) -> (Option<String>, Option<u32>, String) {
         return (Some(file), Some(line), raw);
     }
     (None, None, raw)
+}
+
+/// A message without the traceback mlua appends to errors that passed
+/// through Lua (`pcall` of a host function, nested coroutines).
+fn trim_traceback(m: &str) -> String {
+    let m = m.split("\nstack traceback:").next().unwrap_or(m);
+    m.strip_prefix("runtime error: ")
+        .unwrap_or(m)
+        .trim_end()
+        .to_string()
 }
 
 /// `file.lua:12: message` → (file, 12, message).

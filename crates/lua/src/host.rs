@@ -126,6 +126,9 @@ pub(crate) fn install(lua: &Lua, tandem: &Table, host: Arc<dyn Host>) -> mlua::R
             t.set("targets", lua.create_sequence_from(route.targets)?)?;
             t.set("mode", route.mode.as_str())?;
             t.set("timeout", route.timeout.as_secs_f64())?;
+            if let Some(anchor) = route.anchor_media {
+                t.set("media", if anchor { "anchored" } else { "direct" })?;
+            }
             Ok(Value::Table(t))
         })?,
     )?;

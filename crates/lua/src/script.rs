@@ -4,13 +4,12 @@
 use crate::budget::{Budget, Limits};
 use crate::call::LuaCall;
 use crate::error::{LoadError, script_error};
-use api::{CallLink, CallView, Command, HandlerError, Host};
+use api::{CallLink, CallView, Command, HandlerError, Host, ScriptRun};
 use mlua::chunk::ChunkMode;
 use mlua::{Function, Lua};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use tracing::Instrument as _;
 
 /// One Lua state of a version.
 struct State {
@@ -124,53 +123,39 @@ impl ScriptVersion {
         self.calls.load(Ordering::Relaxed)
     }
 
-    /// Runs `on_invite` for a new call in its own coroutine, on the least
-    /// busy state. The task keeps this version alive until the script is
-    /// done, so a reload never changes the code under a live call.
-    pub fn start(self: &Arc<Self>, view: CallView, link: CallLink) -> Result<(), HandlerError> {
+    /// Prepares `on_invite` for a new call as a coroutine on the least busy
+    /// state; the returned run drives it (the caller polls it). The run
+    /// keeps this version alive until the script is done, so a reload never
+    /// changes the code under a live call.
+    pub fn start(
+        self: &Arc<Self>,
+        view: CallView,
+        link: CallLink,
+    ) -> Result<ScriptRun, HandlerError> {
         let (index, state) = self
             .states
             .iter()
             .enumerate()
             .min_by_key(|(_, s)| s.calls.load(Ordering::Relaxed))
             .ok_or_else(|| HandlerError::Start("no Lua state".into()))?;
-        let span = tracing::info_span!("dialplan", call_id = %view.call_id, version = %self.label);
         let call = LuaCall::new(Arc::new(view), link.clone(), self.label.clone());
-        let future = state
-            .lua
-            .create_thread(state.on_invite.clone())
-            .and_then(|t| t.into_async::<()>(call))
-            .map_err(|e| HandlerError::Start(e.to_string()))?;
-        let future = state.budget.wrap(future);
+        // A coroutine from the state's pool (recycled when the run ends).
+        let future = state.budget.wrap(state.on_invite.call_async::<()>(call));
         state.calls.fetch_add(1, Ordering::Relaxed);
         self.calls.fetch_add(1, Ordering::Relaxed);
         let version = self.clone();
-        tokio::spawn(
-            async move {
-                let result = future.await;
-                let state = &version.states[index];
-                let done = match result {
-                    Ok(()) => Ok(()),
-                    Err(e) => {
-                        let e = script_error(&e, &version.label);
-                        tracing::error!(
-                            message = "Dial plan failed; ending the call.",
-                            script = %version.label,
-                            line = e.line.map(|l| l as i64).unwrap_or(-1),
-                            error = %e.message,
-                        );
-                        // Give back what a memory bomb or a failed call left.
-                        let _ = state.lua.gc_collect();
-                        Err(e)
-                    }
-                };
-                link.send(Command::Done(done));
-                state.calls.fetch_sub(1, Ordering::Relaxed);
-                version.calls.fetch_sub(1, Ordering::Relaxed);
-            }
-            .instrument(span),
-        );
-        Ok(())
+        Ok(Box::pin(async move {
+            let result = future.await;
+            let state = &version.states[index];
+            let done = result.map_err(|e| {
+                // Give back what a memory bomb or a failed call left.
+                let _ = state.lua.gc_collect();
+                script_error(&e, &version.label)
+            });
+            link.send(Command::Done(done));
+            state.calls.fetch_sub(1, Ordering::Relaxed);
+            version.calls.fetch_sub(1, Ordering::Relaxed);
+        }))
     }
 }
 
@@ -211,17 +196,12 @@ fn load_state(
     })
 }
 
-/// Hash of every `.lua` file in `dir` (names and contents): a reload that
-/// finds the same hash changes nothing.
+/// Hash of every `.lua` file under `dir` (names and contents, modules in
+/// subdirectories too): a reload that finds the same hash changes nothing.
 pub(crate) fn dir_hash(dir: &Path) -> u64 {
     use std::hash::{Hash, Hasher};
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "lua"))
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut files = Vec::new();
+    collect_lua_files(dir, 0, &mut files);
     files.sort();
     let mut h = std::collections::hash_map::DefaultHasher::new();
     for f in files {
@@ -229,4 +209,24 @@ pub(crate) fn dir_hash(dir: &Path) -> u64 {
         std::fs::read(&f).unwrap_or_default().hash(&mut h);
     }
     h.finish()
+}
+
+/// Deepest module directory looked at (`require "a.b.c.d"`).
+const MAX_DEPTH: usize = 8;
+
+fn collect_lua_files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.filter_map(Result::ok) {
+        let path = e.path();
+        let hidden = e.file_name().to_string_lossy().starts_with('.');
+        match e.file_type() {
+            Ok(t) if t.is_dir() && !hidden && depth < MAX_DEPTH => {
+                collect_lua_files(&path, depth + 1, out)
+            }
+            Ok(t) if t.is_file() && path.extension().is_some_and(|x| x == "lua") => out.push(path),
+            _ => {}
+        }
+    }
 }

@@ -4,8 +4,7 @@
 use api::host::BoxFuture;
 use api::simulate::{Outcome, Transcript, run};
 use api::{
-    CallHandler, CallLink, CallView, DialMode, Host, HttpRequest, HttpResponse, KvStore, MemoryKv,
-    RouteInfo,
+    CallLink, CallView, DialMode, Host, HttpRequest, HttpResponse, KvStore, MemoryKv, RouteInfo,
 };
 use lua::{Limits, LuaEngine, ScriptConfig};
 use std::path::Path;
@@ -42,6 +41,7 @@ impl Host for TestHost {
             targets: vec![format!("sip:{user}@127.0.0.1:5080")],
             mode: DialMode::Serial,
             timeout: Duration::from_secs(30),
+            anchor_media: None,
         })
     }
 }
@@ -77,7 +77,7 @@ async fn simulate(engine: &LuaEngine, view: CallView, outcomes: &[&str]) -> Tran
         .collect();
     let (link, rx) = CallLink::pair();
     let ruri = view.ruri.clone();
-    engine.start(view, link).unwrap();
+    engine.spawn(view, link).unwrap();
     tokio::time::timeout(Duration::from_secs(10), run(rx, &ruri, &outcomes))
         .await
         .expect("the script ends")
@@ -372,7 +372,7 @@ async fn thousands_of_calls_wait_on_a_few_states() {
     for i in 0..2000 {
         let (link, mut rx) = CallLink::pair();
         engine
-            .start(CallView::simulated("alice", &i.to_string()), link)
+            .spawn(CallView::simulated("alice", &i.to_string()), link)
             .unwrap();
         calls.push(tokio::spawn(async move {
             let mut dialled = false;
@@ -406,7 +406,7 @@ async fn a_reload_leaves_live_calls_on_their_version() {
     let engine = LuaEngine::load(ScriptConfig::new(&path), host()).unwrap();
     // A call on v1, held in its first dial.
     let (link, mut rx) = CallLink::pair();
-    engine.start(view(), link).unwrap();
+    engine.spawn(view(), link).unwrap();
     let first = loop {
         match rx.recv().await.unwrap() {
             api::Command::Dial { reply, .. } => break reply,

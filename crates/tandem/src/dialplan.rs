@@ -3,14 +3,17 @@
 
 use crate::cli::SimulateArgs;
 use api::simulate::{Outcome, run};
-use api::{CallHandler, CallLink, CallView, Host};
+use api::{CallLink, CallView, Host};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 /// `tandem check FILE`.
-pub(crate) fn check(file: &Path, host: Arc<dyn Host>) -> ExitCode {
-    match lua::ScriptVersion::compile(&lua::ScriptConfig::new(file), 1, &host) {
+pub(crate) fn check(file: &Path, limits: lua::Limits, host: Arc<dyn Host>) -> ExitCode {
+    let mut config = lua::ScriptConfig::new(file);
+    config.states = 1;
+    config.limits = limits;
+    match lua::ScriptVersion::compile(&config, 1, &host) {
         Ok(_) => {
             println!("{}: OK", file.display());
             ExitCode::SUCCESS
@@ -23,7 +26,11 @@ pub(crate) fn check(file: &Path, host: Arc<dyn Host>) -> ExitCode {
 }
 
 /// `tandem simulate FILE --to USER …`.
-pub(crate) async fn simulate(args: &SimulateArgs, host: Arc<dyn Host>) -> ExitCode {
+pub(crate) async fn simulate(
+    args: &SimulateArgs,
+    limits: lua::Limits,
+    host: Arc<dyn Host>,
+) -> ExitCode {
     let outcomes: Vec<Outcome> = match args.outcomes.iter().map(|o| Outcome::parse(o)).collect() {
         Ok(o) => o,
         Err(e) => {
@@ -45,7 +52,10 @@ pub(crate) async fn simulate(args: &SimulateArgs, host: Arc<dyn Host>) -> ExitCo
         view.headers
             .push((name.trim().to_string(), value.trim().to_string()));
     }
-    let engine = match lua::LuaEngine::load(lua::ScriptConfig::new(&args.file), host) {
+    let mut config = lua::ScriptConfig::new(&args.file);
+    config.states = 1;
+    config.limits = limits;
+    let engine = match lua::LuaEngine::load(config, host) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("{e}");
@@ -54,7 +64,7 @@ pub(crate) async fn simulate(args: &SimulateArgs, host: Arc<dyn Host>) -> ExitCo
     };
     let ruri = view.ruri.clone();
     let (link, rx) = CallLink::pair();
-    if let Err(e) = engine.start(view, link) {
+    if let Err(e) = engine.spawn(view, link) {
         eprintln!("tandem simulate: {e}");
         return ExitCode::FAILURE;
     }

@@ -86,13 +86,19 @@ fn main() -> ExitCode {
         }
     };
     let host: Arc<dyn api::Host> = Arc::new(b2bua::CoreHost::new(settings.core.router.clone()));
+    // The tools run scripts with the limits of the configured dial plan.
+    let limits = settings
+        .dialplan
+        .as_ref()
+        .map(|d| d.limits)
+        .unwrap_or_default();
     match &cli.command {
         Some(cli::Command::Check { file }) => {
             let _guard = runtime.enter();
-            return dialplan::check(file, host);
+            return dialplan::check(file, limits, host);
         }
         Some(cli::Command::Simulate(args)) => {
-            return runtime.block_on(dialplan::simulate(args, host));
+            return runtime.block_on(dialplan::simulate(args, limits, host));
         }
         None => {}
     }

@@ -6,9 +6,10 @@
 
 use super::{Call, Failure, State};
 use crate::route::{ForkMode, RouteDecision};
-use api::{Command, CommandReceiver, DialMode, DialRequest, DialResult, ScriptError};
+use api::{Command, CommandReceiver, DialMode, DialRequest, DialResult, ScriptError, ScriptRun};
 use sip::message::{HeaderName, Message, Uri};
 use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -25,9 +26,12 @@ enum HeaderEdit {
 }
 
 /// What the dial plan of a call has said so far.
-#[derive(Debug)]
 pub(crate) struct ScriptDriver {
     rx: CommandReceiver,
+    /// The script's run, polled by the call's task (`None` once done). In
+    /// a mutex only so that the call is `Sync`: it is reached through
+    /// `get_mut`, never locked.
+    run: Option<Mutex<ScriptRun>>,
     /// `file@vN`: the version the call is pinned to.
     pub(crate) version: String,
     edits: Vec<HeaderEdit>,
@@ -49,11 +53,21 @@ pub(crate) struct ScriptDriver {
     finished: bool,
 }
 
+impl std::fmt::Debug for ScriptDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScriptDriver")
+            .field("version", &self.version)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
+
 impl ScriptDriver {
     /// A driver reading the commands of a script pinned to `version`.
-    pub(crate) fn new(rx: CommandReceiver, version: String) -> ScriptDriver {
+    pub(crate) fn new(rx: CommandReceiver, version: String, run: ScriptRun) -> ScriptDriver {
         ScriptDriver {
             rx,
+            run: Some(Mutex::new(run)),
             version,
             edits: Vec::new(),
             ruri: None,
@@ -69,12 +83,28 @@ impl ScriptDriver {
         }
     }
 
-    /// The next command (never resolves once the script is finished).
+    /// Runs the script until it issues its next command (never resolves
+    /// once the script is finished and its run is over).
     pub(crate) async fn next(&mut self) -> Option<Command> {
-        if self.finished {
-            return std::future::pending().await;
+        loop {
+            let running = self.run.is_some();
+            if self.finished && !running {
+                return std::future::pending().await;
+            }
+            tokio::select! {
+                biased;
+                cmd = self.rx.recv(), if !self.finished => return cmd,
+                _ = poll_run(&mut self.run), if running => self.run = None,
+            }
         }
-        self.rx.recv().await
+    }
+
+    /// What is left of the script's run when the call ends: it may still
+    /// log or post a record, on a task of its own (its dials answer 487).
+    pub(crate) fn detach(&mut self) {
+        if let Some(run) = self.run.take() {
+            tokio::spawn(run.into_inner().unwrap_or_else(PoisonError::into_inner));
+        }
     }
 
     /// The Request-URI the script set for the B leg.
@@ -116,6 +146,13 @@ impl ScriptDriver {
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join(" ")
+    }
+}
+
+async fn poll_run(run: &mut Option<Mutex<ScriptRun>>) {
+    match run {
+        Some(r) => r.get_mut().unwrap_or_else(PoisonError::into_inner).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -335,12 +372,14 @@ impl Call {
         }
     }
 
-    /// The call is over: a dial still waiting learns how it went.
+    /// The call is over: a dial still waiting learns how it went, and the
+    /// rest of the script runs on its own.
     pub(super) fn script_call_over(&mut self) {
         let Some(script) = self.script.as_mut() else {
             return;
         };
         let Some(reply) = script.dial.take() else {
+            script.detach();
             return;
         };
         let result = match script.answered_at {
@@ -353,6 +392,7 @@ impl Call {
             None => DialResult::failed(487, "Request Terminated"),
         };
         let _ = reply.send(result);
+        script.detach();
     }
 
     /// The caller cancelled: a waiting dial fails with 487 at once.
