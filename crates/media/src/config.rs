@@ -20,6 +20,9 @@ pub struct MediaConfig {
     /// A session with no RTP or RTCP from either side for this long is
     /// inactive (default 60 s).
     pub inactivity_timeout: Duration,
+    /// Threads of the relay's own runtime, apart from signalling; 0 runs
+    /// the relays on the runtime of whoever opens the session (default).
+    pub relay_threads: usize,
 }
 
 impl Default for MediaConfig {
@@ -30,6 +33,7 @@ impl Default for MediaConfig {
             port_min: 20_000,
             port_max: 30_000,
             inactivity_timeout: Duration::from_secs(60),
+            relay_threads: 0,
         }
     }
 }

@@ -24,9 +24,96 @@ pub(crate) struct EngineInner {
     /// Relays of ended sessions, parked for the next ones.
     pub(crate) spares: Arc<Spares>,
     sessions: AtomicUsize,
+    /// The relays' own runtime (`relay_threads` > 0).
+    relay: Option<RelayRuntime>,
+}
+
+/// A runtime that only relays packets: RTP does not wait behind signalling
+/// work, and a packet wakes a relay thread instead of the shared workers
+/// (measured in BENCHMARKS.md). One thread is a current-thread runtime
+/// driven by a thread of its own (the cheapest wake-ups); more are a
+/// multi-thread runtime.
+#[derive(Debug)]
+struct RelayRuntime {
+    handle: tokio::runtime::Handle,
+    /// Multi-thread: the runtime itself.
+    runtime: Option<tokio::runtime::Runtime>,
+    /// Current-thread: tells its thread to stop.
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl RelayRuntime {
+    fn start(threads: usize) -> Option<RelayRuntime> {
+        let started = if threads == 1 {
+            Self::single()
+        } else {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads)
+                .thread_name("tandem-relay")
+                .enable_all()
+                .build()
+                .map(|rt| RelayRuntime {
+                    handle: rt.handle().clone(),
+                    runtime: Some(rt),
+                    stop: None,
+                })
+        };
+        match started {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::warn!(
+                    message = "Cannot start the relay runtime; relaying on the caller's.",
+                    error = %e
+                );
+                None
+            }
+        }
+    }
+
+    fn single() -> std::io::Result<RelayRuntime> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let handle = rt.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("tandem-relay".into())
+            .spawn(move || {
+                rt.block_on(async {
+                    let _ = stopped.await;
+                });
+                rt.shutdown_background();
+            })?;
+        Ok(RelayRuntime {
+            handle,
+            runtime: None,
+            stop: Some(stop),
+        })
+    }
+}
+
+impl Drop for RelayRuntime {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        // The engine may go away inside async code, where a blocking
+        // shutdown is not allowed.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 impl EngineInner {
+    /// Where relays run: the engine's relay runtime, else the caller's.
+    pub(crate) fn relay_handle(&self) -> Option<tokio::runtime::Handle> {
+        match &self.relay {
+            Some(r) => Some(r.handle.clone()),
+            None => tokio::runtime::Handle::try_current().ok(),
+        }
+    }
+
     /// A session ended.
     pub(crate) fn session_ended(&self) {
         self.sessions.fetch_sub(1, Relaxed);
@@ -39,12 +126,17 @@ impl MediaEngine {
     /// [`MediaSession::rewrite_sdp`] (use [`MediaEngine::try_new`] to check
     /// it up front).
     pub fn new(config: MediaConfig) -> MediaEngine {
+        let relay = match config.relay_threads {
+            0 => None,
+            n => RelayRuntime::start(n),
+        };
         MediaEngine {
             inner: Arc::new(EngineInner {
                 pool: Arc::new(PortPool::new(&config)),
                 spares: Arc::new(Spares::for_engine()),
                 config,
                 sessions: AtomicUsize::new(0),
+                relay,
             }),
         }
     }

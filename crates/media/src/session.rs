@@ -100,7 +100,7 @@ impl MediaSession {
     /// cannot work. Must be called inside a Tokio runtime.
     pub async fn rewrite_sdp(&self, from: Side, sdp: &[u8]) -> Result<Bytes, MediaError> {
         let desc = Description::parse(sdp)?;
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| MediaError::NoRuntime)?;
+        let runtime = self.engine.relay_handle().ok_or(MediaError::NoRuntime)?;
         let addr = self.engine.config.advertised();
         if addr.is_unspecified() {
             return Err(MediaError::Config(

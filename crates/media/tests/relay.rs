@@ -484,3 +484,27 @@ async fn concurrent_sessions_on_a_multi_thread_runtime_lose_nothing() {
     }
     assert_eq!((engine.sessions(), engine.ports_in_use()), (0, 0));
 }
+
+#[tokio::test]
+async fn relays_on_their_own_runtime_and_the_engine_drops_cleanly_in_async_code() {
+    let engine = MediaEngine::new(MediaConfig {
+        relay_threads: 1,
+        ..config(8)
+    });
+    let session = engine.session();
+    let (a, b) = (Phone::new().await, Phone::new().await);
+    let (to_a_side, to_b_side) = call(&session, &a, &b).await;
+    for seq in 0..10u16 {
+        let wire = rtp_packet(0xA11CE, seq);
+        a.rtp.send_to(&wire, to_a_side).await.unwrap();
+        assert_eq!(recv(&b.rtp).await.0, wire);
+        let back = rtp_packet(0xB0B, seq);
+        b.rtp.send_to(&back, to_b_side).await.unwrap();
+        assert_eq!(recv(&a.rtp).await.0, back);
+    }
+    // The last handle to the relay runtime goes away inside a runtime:
+    // a blocking shutdown there would panic.
+    drop(session);
+    drop(engine);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}

@@ -126,16 +126,21 @@ pub(crate) struct MediaConfig {
     pub(crate) ports: String,
     /// Seconds without RTP after which a call is hung up.
     pub(crate) inactivity_timeout_s: u64,
+    /// Threads that relay RTP, apart from the signalling threads (0: relay
+    /// on the signalling threads). Default: half the cores, at least one.
+    pub(crate) relay_threads: usize,
 }
 
 impl Default for MediaConfig {
     fn default() -> MediaConfig {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         MediaConfig {
             mode: "anchored".into(),
             address: "127.0.0.1".into(),
             advertise: None,
             ports: "20000-30000".into(),
             inactivity_timeout_s: 60,
+            relay_threads: (cores / 2).max(1),
         }
     }
 }
@@ -415,6 +420,9 @@ impl Config {
                 (20000, 30000)
             }
         };
+        if m.relay_threads > 256 {
+            errors.push("media.relay_threads must be 0-256".into());
+        }
         let d = &self.dialplan;
         if d.states == 0 || d.states > 64 {
             errors.push("dialplan.states must be 1-64".into());
@@ -465,6 +473,7 @@ impl Config {
             port_min,
             port_max,
             inactivity_timeout: Duration::from_secs(m.inactivity_timeout_s.max(1)),
+            relay_threads: m.relay_threads,
         };
         let transport = sip::transport::TransportConfig {
             max_message: s.max_message_size,

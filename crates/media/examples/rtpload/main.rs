@@ -110,8 +110,10 @@ fn child(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     if args.bare {
         return bare::run(args.sessions, port_min, phone_a, phone_b);
     }
+    // Control only: the relays run on the engine's own runtime, as in
+    // tandem.
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.relay_threads.max(1))
+        .worker_threads(1)
         .enable_all()
         .build()?;
     let pairs = u32::from(args.sessions) * 2 + 16;
@@ -120,6 +122,7 @@ fn child(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         port_min,
         port_max,
         inactivity_timeout: Duration::from_secs(3600),
+        relay_threads: args.relay_threads.max(1),
         ..MediaConfig::default()
     })?;
     let sessions: Vec<MediaSession> = runtime.block_on(async {
