@@ -152,6 +152,18 @@ impl ScriptVersion {
                 let _ = state.lua.gc_collect();
                 script_error(&e, &version.label)
             });
+            if let Err(e) = &done
+                && link.is_closed()
+            {
+                // The call ended before the script did: nobody else will
+                // report this failure.
+                tracing::error!(
+                    message = "Dial plan failed after its call ended.",
+                    script = %e.script,
+                    line = e.line.map(i64::from).unwrap_or(-1),
+                    error = %e.message,
+                );
+            }
             link.send(Command::Done(done));
             state.calls.fetch_sub(1, Ordering::Relaxed);
             version.calls.fetch_sub(1, Ordering::Relaxed);

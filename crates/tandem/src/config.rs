@@ -278,6 +278,8 @@ pub(crate) struct Settings {
     pub(crate) dialplan: Option<lua::ScriptConfig>,
     /// Watch the dial plan's directory for changes.
     pub(crate) watch: bool,
+    /// Limits of the dial plan's Lua states (also for `check`/`simulate`).
+    pub(crate) dialplan_limits: lua::Limits,
 }
 
 fn parse_mode(text: &str, field: &str, errors: &mut Vec<String>) -> b2bua::MediaMode {
@@ -433,13 +435,14 @@ impl Config {
         if d.instructions < 10_000 {
             errors.push("dialplan.instructions must be at least 10000".into());
         }
+        let dialplan_limits = lua::Limits {
+            instructions: d.instructions,
+            memory: d.memory_mb.saturating_mul(1024 * 1024),
+        };
         let dialplan = d.script.as_ref().map(|path| lua::ScriptConfig {
             path: path.clone(),
             states: d.states,
-            limits: lua::Limits {
-                instructions: d.instructions,
-                memory: d.memory_mb.saturating_mul(1024 * 1024),
-            },
+            limits: dialplan_limits,
         });
         if !errors.is_empty() {
             return Err(errors);
@@ -495,6 +498,7 @@ impl Config {
             media,
             dialplan,
             watch: d.watch,
+            dialplan_limits,
         })
     }
 }

@@ -87,11 +87,7 @@ fn main() -> ExitCode {
     };
     let host: Arc<dyn api::Host> = Arc::new(b2bua::CoreHost::new(settings.core.router.clone()));
     // The tools run scripts with the limits of the configured dial plan.
-    let limits = settings
-        .dialplan
-        .as_ref()
-        .map(|d| d.limits)
-        .unwrap_or_default();
+    let limits = settings.dialplan_limits;
     match &cli.command {
         Some(cli::Command::Check { file }) => {
             let _guard = runtime.enter();

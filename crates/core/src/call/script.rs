@@ -103,7 +103,9 @@ impl ScriptDriver {
     /// log or post a record, on a task of its own (its dials answer 487).
     pub(crate) fn detach(&mut self) {
         if let Some(run) = self.run.take() {
-            tokio::spawn(run.into_inner().unwrap_or_else(PoisonError::into_inner));
+            // Still in the call's span: its log lines keep the Call-ID.
+            let run = run.into_inner().unwrap_or_else(PoisonError::into_inner);
+            tokio::spawn(tracing::Instrument::in_current_span(run));
         }
     }
 
