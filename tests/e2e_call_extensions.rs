@@ -96,20 +96,24 @@ fn reliable_provisionals_are_pracked_on_each_leg() {
     }
 }
 
-#[test]
-fn a_redirect_is_followed_to_its_contact() {
+/// A 302 from the first target is followed: tandem sends a new INVITE to
+/// the Contact of the 302 (over `transport`, like everything else).
+fn redirect_followed(transport: SippTransport) {
     let mut final_uas = Sipp::server("uas.xml")
+        .transport(transport)
         .calls(CALLS)
         .timeout(timeout())
         .spawn();
-    let moved_to = format!("moved@{}", final_uas.addr());
+    let moved_to = format!("moved@{}{}", final_uas.addr(), transport.uri_param());
     let mut redirector = Sipp::server("uas_redirect.xml")
         .var("TARGET", &moved_to)
+        .transport(transport)
         .calls(CALLS)
         .timeout(timeout())
         .spawn();
     let tandem = CallConfig::new().route("", &[redirector.target()]).start();
-    let uac = Sipp::client("uac.xml", tandem.addr(SippTransport::Udp))
+    let uac = Sipp::client("uac.xml", tandem.addr(transport))
+        .transport(transport)
         .calls(CALLS)
         .timeout(timeout())
         .run();
@@ -129,12 +133,30 @@ fn a_redirect_is_followed_to_its_contact() {
             .all(|m| m.text().starts_with("INVITE sip:moved@")),
         "the B leg follows the Contact of the 302"
     );
+    let via = format!("SIP/2.0/{} ", transport.token());
+    assert!(
+        invites.iter().all(|m| m.must("Via").starts_with(&via)),
+        "the followed INVITE goes over {via}: {}",
+        final_run.report()
+    );
 }
 
 #[test]
-fn a_redirect_is_relayed_when_configured() {
+fn a_redirect_is_followed_to_its_contact_over_udp() {
+    redirect_followed(SippTransport::Udp);
+}
+
+#[test]
+fn a_redirect_is_followed_to_its_contact_over_tcp() {
+    redirect_followed(SippTransport::Tcp);
+}
+
+/// With `redirect = "relay"` the 302 goes back to the caller as it is.
+fn redirect_relayed(transport: SippTransport) {
+    let moved_to = format!("moved@127.0.0.1:9{}", transport.uri_param());
     let mut redirector = Sipp::server("uas_redirect.xml")
-        .var("TARGET", "moved@127.0.0.1:9")
+        .var("TARGET", &moved_to)
+        .transport(transport)
         .calls(CALLS)
         .timeout(timeout())
         .spawn();
@@ -147,12 +169,23 @@ fn a_redirect_is_relayed_when_configured() {
             &["redirect = \"relay\""],
         )
         .start();
-    let uac = Sipp::client("uac_expect_302.xml", tandem.addr(SippTransport::Udp))
+    let uac = Sipp::client("uac_expect_302.xml", tandem.addr(transport))
+        .transport(transport)
         .calls(CALLS)
         .timeout(timeout())
         .run();
     uac.assert_success();
     redirector.wait().assert_success();
+}
+
+#[test]
+fn a_redirect_is_relayed_when_configured_over_udp() {
+    redirect_relayed(SippTransport::Udp);
+}
+
+#[test]
+fn a_redirect_is_relayed_when_configured_over_tcp() {
+    redirect_relayed(SippTransport::Tcp);
 }
 
 #[test]

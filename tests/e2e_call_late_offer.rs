@@ -17,11 +17,12 @@ fn ack_with(ua: &mut Ua, d: &mut Dialog, invite_cseq: u32, body: &str) {
     d.local_cseq = saved;
 }
 
-#[test]
-fn a_late_offer_on_the_first_invite() {
-    let mut b = Ua::callee("bob", SippTransport::Udp);
+/// An INVITE without SDP over `transport`: B's offer reaches A in the
+/// 200, A's answer reaches B in the ACK, both rewritten by tandem.
+fn late_offer_on_the_first_invite(transport: SippTransport) {
+    let mut b = Ua::callee("bob", transport);
     let tandem = CallConfig::new().route("", &[b.target()]).start();
-    let mut a = Ua::caller("alice", SippTransport::Udp, &tandem);
+    let mut a = Ua::caller("alice", transport, &tandem);
     let invite = a.invite("bob", None, &[]);
     let at_b = b.expect_request("INVITE");
     assert!(at_b.body_text().is_empty(), "{}", at_b.text());
@@ -52,10 +53,20 @@ fn a_late_offer_on_the_first_invite() {
 }
 
 #[test]
-fn a_late_offer_in_a_reinvite() {
-    let mut b = Ua::callee("bob", SippTransport::Udp);
+fn a_late_offer_on_the_first_invite_over_udp() {
+    late_offer_on_the_first_invite(SippTransport::Udp);
+}
+
+#[test]
+fn a_late_offer_on_the_first_invite_over_tcp() {
+    late_offer_on_the_first_invite(SippTransport::Tcp);
+}
+
+/// A re-INVITE without SDP from A over `transport`, answered in the ACK.
+fn late_offer_in_a_reinvite(transport: SippTransport) {
+    let mut b = Ua::callee("bob", transport);
     let tandem = CallConfig::new().route("", &[b.target()]).start();
-    let mut a = Ua::caller("alice", SippTransport::Udp, &tandem);
+    let mut a = Ua::caller("alice", transport, &tandem);
     let invite = a.invite("bob", Some(&sdp(40_000, &[])), &[]);
     let at_b = b.expect_request("INVITE");
     let mut b_dialog = b.answer(&at_b, &sdp(42_000, &[]));
@@ -88,4 +99,14 @@ fn a_late_offer_in_a_reinvite() {
     let ack = b.expect_request("ACK");
     assert!(ack.body_text().contains("a=recvonly"), "{}", ack.text());
     hangup(&mut b, &mut b_dialog, &mut a);
+}
+
+#[test]
+fn a_late_offer_in_a_reinvite_over_udp() {
+    late_offer_in_a_reinvite(SippTransport::Udp);
+}
+
+#[test]
+fn a_late_offer_in_a_reinvite_over_tcp() {
+    late_offer_in_a_reinvite(SippTransport::Tcp);
 }

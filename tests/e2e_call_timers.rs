@@ -16,11 +16,12 @@ fn config(b: &Ua) -> CallConfig {
         .sip("min_se_s = 2")
 }
 
-#[test]
-fn tandem_refreshes_one_leg_and_enforces_the_other() {
-    let mut b = Ua::callee("bob", SippTransport::Udp);
+/// Over `transport`: tandem refreshes the B leg with UPDATE and ends the
+/// call when A, the refresher of its leg, does not refresh.
+fn refresh_one_leg_enforce_the_other(transport: SippTransport) {
+    let mut b = Ua::callee("bob", transport);
     let tandem = config(&b).start();
-    let mut a = Ua::caller("alice", SippTransport::Udp, &tandem);
+    let mut a = Ua::caller("alice", transport, &tandem);
     let invite = a.invite(
         "bob",
         Some(&sdp(40_000, &[])),
@@ -90,10 +91,20 @@ fn tandem_refreshes_one_leg_and_enforces_the_other() {
 }
 
 #[test]
-fn an_interval_below_min_se_gets_422() {
-    let b = Ua::callee("bob", SippTransport::Udp);
+fn tandem_refreshes_one_leg_and_enforces_the_other_over_udp() {
+    refresh_one_leg_enforce_the_other(SippTransport::Udp);
+}
+
+#[test]
+fn tandem_refreshes_one_leg_and_enforces_the_other_over_tcp() {
+    refresh_one_leg_enforce_the_other(SippTransport::Tcp);
+}
+
+/// Over `transport`: a Session-Expires below Min-SE gets 422 with Min-SE.
+fn interval_below_min_se(transport: SippTransport) {
+    let b = Ua::callee("bob", transport);
     let tandem = config(&b).start();
-    let mut a = Ua::caller("alice", SippTransport::Udp, &tandem);
+    let mut a = Ua::caller("alice", transport, &tandem);
     let invite = a.invite(
         "bob",
         Some(&sdp(40_000, &[])),
@@ -103,4 +114,14 @@ fn an_interval_below_min_se_gets_422() {
     assert_eq!(resp.status(), 422, "{}", resp.text());
     assert_eq!(resp.header("Min-SE"), Some("2"), "{}", resp.text());
     a.ack_failure(&invite, &resp);
+}
+
+#[test]
+fn an_interval_below_min_se_gets_422_over_udp() {
+    interval_below_min_se(SippTransport::Udp);
+}
+
+#[test]
+fn an_interval_below_min_se_gets_422_over_tcp() {
+    interval_below_min_se(SippTransport::Tcp);
 }
