@@ -48,8 +48,14 @@ sleep 0.5
 start=$(date +%s.%N)
 sipp 127.0.0.1:"$port" -sn uac -s 1000 -t "$tflag" -i 127.0.0.1 -p "$uac_port" \
   -m "$calls" -r "$rate" -l 5000 -d 0 -nostdin -timeout 300s -timeout_error \
-  -trace_stat -stf "$work/stat.csv" >/dev/null 2>"$work/sipp.err" || true
+  -trace_stat -stf "$work/stat.csv" -trace_err -error_file "$work/errors.log" \
+  >/dev/null 2>"$work/sipp.err" || true
 end=$(date +%s.%N)
+# Why calls failed, when some did (SIPp's error log, shortened).
+if [ -s "$work/errors.log" ]; then
+  grep -o "while expecting '[^']*' ([^)]*), received '[^']*\|retransmission[^.]*" \
+    "$work/errors.log" | sort | uniq -c | sort -rn | head -5 >&2 || true
+fi
 ticks=$(awk '{print $14 + $15}' "/proc/$tpid/stat")
 pkill -f "sipp -sn uas -t $tflag -i 127.0.0.1 -p $uas_port" || true
 python3 - "$work/stat.csv" "$calls" "$start" "$end" "$rate" "$proto" "$media" "$ticks" "$(getconf CLK_TCK)" "$dialplan" <<'PY'

@@ -186,6 +186,12 @@ pub struct TransportConfig {
     pub tcp_queue: usize,
     /// How long an outgoing TCP connect may take.
     pub tcp_connect_timeout: Duration,
+    /// Receive and send buffer asked for on UDP sockets, in octets (the
+    /// kernel caps it at `net.core.rmem_max`/`wmem_max`). A burst of
+    /// requests larger than the buffer is dropped by the kernel before
+    /// Tandem sees it; retransmissions then add load just when there is
+    /// least room for it.
+    pub udp_buffer: usize,
 }
 
 impl Default for TransportConfig {
@@ -199,6 +205,7 @@ impl Default for TransportConfig {
             max_connections: 4096,
             tcp_queue: 1024,
             tcp_connect_timeout: Duration::from_secs(10),
+            udp_buffer: 4 * 1024 * 1024,
         }
     }
 }
@@ -232,6 +239,19 @@ struct Inner {
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
+/// Asks for `bytes` of receive and send buffer on a UDP socket; what the
+/// kernel grants (capped by its limits) is logged at debug level.
+fn size_buffers(sock: &tokio::net::UdpSocket, bytes: usize) {
+    let s = socket2::SockRef::from(sock);
+    let _ = s.set_recv_buffer_size(bytes);
+    let _ = s.set_send_buffer_size(bytes);
+    tracing::debug!(
+        message = "UDP buffers.",
+        recv = s.recv_buffer_size().unwrap_or(0),
+        send = s.send_buffer_size().unwrap_or(0),
+    );
+}
+
 impl Transports {
     /// Binds every listener and starts receiving; messages go to `inbound`.
     pub async fn bind(
@@ -252,6 +272,7 @@ impl Transports {
             match l.kind {
                 TransportKind::Udp => {
                     let sock = Arc::new(tokio::net::UdpSocket::bind(l.addr).await?);
+                    size_buffers(&sock, config.udp_buffer);
                     let addr = sock.local_addr()?;
                     tasks.push(tokio::spawn(udp::receive_loop(
                         sock.clone(),
