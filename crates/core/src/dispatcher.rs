@@ -127,6 +127,7 @@ impl Dispatcher {
             total_calls = self.stats.total_calls.load(Ordering::Relaxed),
             media_sessions = self.media.sessions(),
             media_ports = self.media.ports_in_use(),
+            media_ports_idle = self.media.ports_idle(),
             server_transactions = tx.server,
             client_transactions = tx.client,
             dialogs = self.dialogs.len(),
