@@ -24,19 +24,14 @@ impl Host for BenchHost {
     }
 }
 
-const SCRIPT: &str = r#"
-function on_invite(call)
-  local subject = call:header("Subject")
-  local agent = call:header("User-Agent")
-  call:set_header("X-Routed-By", agent or subject or "tandem")
-  call:dial("sip:" .. call.user .. "@127.0.0.1:5080")
-end
-"#;
+/// The dial plan the call-rate benchmark runs through the binary, so both
+/// figures measure the same script.
+const SCRIPT: &str = include_str!("../../../benches/dialplan.lua");
 
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("bench.lua");
-    std::fs::write(&path, SCRIPT).expect("write");
+    std::fs::write(&path, SCRIPT.replace("{{UAS}}", "127.0.0.1:5080")).expect("write");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
