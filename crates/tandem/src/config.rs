@@ -32,6 +32,38 @@ pub(crate) struct Config {
     pub(crate) credentials: Vec<CredentialConfig>,
     /// The Lua dial plan (`[dialplan]`).
     pub(crate) dialplan: DialplanConfig,
+    /// Wasm plugins (`[[plugins]]`).
+    pub(crate) plugins: Vec<PluginEntry>,
+}
+
+/// One `[[plugins]]` entry: a WebAssembly routing component.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PluginEntry {
+    /// Name (`[dialplan] plugin = "…"`).
+    pub(crate) name: String,
+    /// The component; relative paths are relative to the config file.
+    pub(crate) path: std::path::PathBuf,
+    /// Memory ceiling of one instance, in MiB.
+    #[serde(default = "default_plugin_memory")]
+    pub(crate) memory_mb: usize,
+    /// CPU time one event may take, in milliseconds.
+    #[serde(default = "default_plugin_cpu")]
+    pub(crate) cpu_ms: u64,
+    /// Fuel per event (deterministic limit; 0: none).
+    #[serde(default)]
+    pub(crate) fuel: u64,
+    /// Key/values the plugin reads with `host.config()`.
+    #[serde(default)]
+    pub(crate) settings: std::collections::BTreeMap<String, String>,
+}
+
+fn default_plugin_memory() -> usize {
+    16
+}
+
+fn default_plugin_cpu() -> u64 {
+    10
 }
 
 /// `[dialplan]`: the Lua script every new call runs (none: static routes).
@@ -48,6 +80,8 @@ pub(crate) struct DialplanConfig {
     pub(crate) instructions: u64,
     /// Reload when a `.lua` file in the script's directory changes.
     pub(crate) watch: bool,
+    /// A plugin of `[[plugins]]` as the call handler instead of a script.
+    pub(crate) plugin: Option<String>,
 }
 
 impl Default for DialplanConfig {
@@ -58,6 +92,7 @@ impl Default for DialplanConfig {
             memory_mb: 64,
             instructions: 1_000_000,
             watch: true,
+            plugin: None,
         }
     }
 }
@@ -193,6 +228,7 @@ impl Default for Config {
             status: StatusConfig::default(),
             credentials: Vec::new(),
             dialplan: DialplanConfig::default(),
+            plugins: Vec::new(),
         }
     }
 }
@@ -280,6 +316,8 @@ pub(crate) struct Settings {
     pub(crate) watch: bool,
     /// Limits of the dial plan's Lua states (also for `check`/`simulate`).
     pub(crate) dialplan_limits: lua::Limits,
+    /// The plugin that handles calls, if `[dialplan] plugin` names one.
+    pub(crate) plugin: Option<wasm::PluginConfig>,
 }
 
 fn parse_mode(text: &str, field: &str, errors: &mut Vec<String>) -> b2bua::MediaMode {
@@ -305,6 +343,13 @@ impl Config {
             && script.is_relative()
         {
             config.dialplan.script = Some(dir.join(script));
+        }
+        if let Some(dir) = path.parent() {
+            for p in &mut config.plugins {
+                if p.path.is_relative() {
+                    p.path = dir.join(&p.path);
+                }
+            }
         }
         Ok(config)
     }
@@ -444,6 +489,26 @@ impl Config {
             states: d.states,
             limits: dialplan_limits,
         });
+        let plugin = match &d.plugin {
+            Some(name) => match self.plugins.iter().find(|p| &p.name == name) {
+                Some(p) => Some(wasm::PluginConfig {
+                    name: p.name.clone(),
+                    path: p.path.clone(),
+                    memory: p.memory_mb.max(1).saturating_mul(1024 * 1024),
+                    cpu: Duration::from_millis(p.cpu_ms.max(1)),
+                    fuel: (p.fuel > 0).then_some(p.fuel),
+                    settings: p.settings.clone().into_iter().collect(),
+                }),
+                None => {
+                    errors.push(format!("dialplan.plugin `{name}` is not in [[plugins]]"));
+                    None
+                }
+            },
+            None => None,
+        };
+        if plugin.is_some() && d.script.is_some() {
+            errors.push("dialplan: set either script or plugin, not both".into());
+        }
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -499,6 +564,7 @@ impl Config {
             dialplan,
             watch: d.watch,
             dialplan_limits,
+            plugin,
         })
     }
 }

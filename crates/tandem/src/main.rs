@@ -126,6 +126,7 @@ async fn run(settings: config::Settings, host: Arc<dyn api::Host>) -> anyhow::Re
     // Handlers first: a signal that arrives while the listeners come up
     // must shut down cleanly, not kill the process with the default action.
     let signals = Signals::install()?;
+    let host_for_plugins = host.clone();
     let engine = match &settings.dialplan {
         Some(script) => {
             let script = script.clone();
@@ -156,13 +157,34 @@ async fn run(settings: config::Settings, host: Arc<dyn api::Host>) -> anyhow::Re
     layer_config.policy.supported = vec!["100rel".into(), "timer".into()];
     let (layer, events) = TxLayer::spawn(transports.clone(), inbound_rx, layer_config);
     let media_engine = media::MediaEngine::new(settings.media.clone());
-    let handler = engine.clone().map(|e| e as Arc<dyn api::CallHandler>);
+    let mut handler = engine.clone().map(|e| e as Arc<dyn api::CallHandler>);
+    if let Some(plugin) = &settings.plugin {
+        handler = Some(load_plugin(plugin, host_for_plugins).await?);
+    }
     let _stats =
         b2bua::Dispatcher::spawn(layer, events, media_engine, settings.core.clone(), handler);
     signals.wait_for_shutdown(engine).await;
     tracing::info!(message = "Shutting down.");
     transports.shutdown();
     Ok(())
+}
+
+/// Compiles the call-handling plugin (off the async threads).
+async fn load_plugin(
+    config: &wasm::PluginConfig,
+    host: Arc<dyn api::Host>,
+) -> anyhow::Result<Arc<dyn api::CallHandler>> {
+    let config = config.clone();
+    tokio::task::spawn_blocking(move || {
+        let engine = wasm::WasmEngine::new(1_000, config.memory)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let plugin =
+            wasm::Plugin::load(&engine, &config, 1).map_err(|e| anyhow::anyhow!("plugin: {e}"))?;
+        tracing::info!(message = "Plugin loaded.", plugin = %plugin.label(), imports = ?plugin.imports());
+        Ok(Arc::new(wasm::PluginHandler::new(plugin, host)) as Arc<dyn api::CallHandler>)
+    })
+    .await
+    .context("loading the plugin")?
 }
 
 /// SIGTERM, SIGINT and SIGHUP, caught from start-up on.

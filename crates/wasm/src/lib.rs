@@ -12,6 +12,7 @@
 mod config;
 mod convert;
 mod engine;
+mod handler;
 mod host;
 mod plugin;
 
@@ -28,4 +29,5 @@ pub(crate) use bindings::tandem;
 
 pub use config::PluginConfig;
 pub use engine::{EngineError, WasmEngine};
+pub use handler::PluginHandler;
 pub use plugin::{Decision, Plugin, PluginError, PluginRoute};

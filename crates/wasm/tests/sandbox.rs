@@ -145,3 +145,18 @@ fn a_plugin_imports_nothing_but_the_host_api() {
     .unwrap_err();
     assert!(matches!(e, PluginError::Invalid { .. }), "{e}");
 }
+
+#[test]
+fn a_dial_decision_carries_its_target() {
+    let engine = engine();
+    let r = plugin(&engine, &dial_body("sip:1000@127.0.0.1:5080"))
+        .route(&view(), &host())
+        .unwrap();
+    let Decision::Dial(d) = r.decision else {
+        panic!("{:?}", r.decision)
+    };
+    assert_eq!(d.targets.len(), 1);
+    assert_eq!(d.targets[0].uri, "sip:1000@127.0.0.1:5080");
+    assert_eq!(d.mode, api::DialMode::Serial);
+    assert_eq!(d.timeout, None);
+}

@@ -81,3 +81,23 @@ pub(crate) const BAD_CODE: &str = r#"
   (data (i32.const 2048) "x")
   (func (export "on-invite") (param i32) (result i32) (i32.const 1024))
 "#;
+
+/// Dials `uri` (serial, no timeout, no headers): the dial payload at
+/// +12 of the route, its one target at 2048, the URI at 3072.
+pub(crate) fn dial_body(uri: &str) -> String {
+    let len = uri.len();
+    let escaped: String = uri.bytes().map(|b| format!("\\{b:02x}")).collect();
+    format!(
+        r#"
+  (data (i32.const 1036) "\00\08\00\00\01\00\00\00")
+  (data (i32.const 2048) "\00\0c\00\00{len_le}")
+  (data (i32.const 3072) "{escaped}")
+  (func (export "on-invite") (param i32) (result i32) (i32.const 1024))
+"#,
+        len_le = (len as u32)
+            .to_le_bytes()
+            .iter()
+            .map(|b| format!("\\{b:02x}"))
+            .collect::<String>()
+    )
+}
