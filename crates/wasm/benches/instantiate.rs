@@ -3,27 +3,9 @@
 //! `cargo bench -p tandem-wasm --bench instantiate`.
 
 use criterion::{Criterion, criterion_main};
-use std::sync::Arc;
 
 #[path = "../tests/common/mod.rs"]
 mod common;
-
-struct BenchHost(api::MemoryKv);
-
-impl api::Host for BenchHost {
-    fn kv(&self) -> &dyn api::KvStore {
-        &self.0
-    }
-    fn http(
-        &self,
-        _: api::HttpRequest,
-    ) -> api::host::BoxFuture<'static, Result<api::HttpResponse, String>> {
-        Box::pin(async { Err("no http".to_string()) })
-    }
-    fn route(&self, _: &str) -> Option<api::RouteInfo> {
-        None
-    }
-}
 
 fn bench(c: &mut Criterion) {
     let engine = wasm::WasmEngine::new(64, 16 * 1024 * 1024).expect("engine");
@@ -31,7 +13,7 @@ fn bench(c: &mut Criterion) {
     let plugin =
         wasm::Plugin::from_bytes(&engine, &config, 1, &common::component(common::REJECT_403))
             .expect("plugin");
-    let host: Arc<dyn api::Host> = Arc::new(BenchHost(api::MemoryKv::default()));
+    let host = common::host();
     let view = api::CallView::simulated("alice", "1000");
     c.bench_function("wasm plugin: fresh instance + on-invite", |b| {
         b.iter(|| plugin.route(&view, &host).expect("route"))

@@ -2,34 +2,12 @@
 //! decisions come back checked, each call gets a fresh instance, and a trap,
 //! a runaway loop or a memory bomb is an error of that call only.
 
-use api::{CallView, Host, KvStore, MemoryKv, RouteInfo};
-use std::sync::Arc;
+use api::CallView;
 use std::time::{Duration, Instant};
 use wasm::{Decision, Plugin, PluginConfig, PluginError, WasmEngine};
 
 mod common;
 use common::*;
-
-struct TestHost(MemoryKv);
-
-impl Host for TestHost {
-    fn kv(&self) -> &dyn KvStore {
-        &self.0
-    }
-    fn http(
-        &self,
-        _: api::HttpRequest,
-    ) -> api::host::BoxFuture<'static, Result<api::HttpResponse, String>> {
-        Box::pin(async { Err("no http".to_string()) })
-    }
-    fn route(&self, _: &str) -> Option<RouteInfo> {
-        None
-    }
-}
-
-fn host() -> Arc<dyn Host> {
-    Arc::new(TestHost(MemoryKv::default()))
-}
 
 fn engine() -> WasmEngine {
     WasmEngine::new(64, 64 * 1024 * 1024).expect("engine")

@@ -101,3 +101,26 @@ pub(crate) fn dial_body(uri: &str) -> String {
             .collect::<String>()
     )
 }
+
+/// A host with an in-memory store and nothing else.
+pub(crate) struct TestHost(pub(crate) api::MemoryKv);
+
+impl api::Host for TestHost {
+    fn kv(&self) -> &dyn api::KvStore {
+        &self.0
+    }
+    fn http(
+        &self,
+        _: api::HttpRequest,
+    ) -> api::host::BoxFuture<'static, Result<api::HttpResponse, String>> {
+        Box::pin(async { Err("no http".to_string()) })
+    }
+    fn route(&self, _: &str) -> Option<api::RouteInfo> {
+        None
+    }
+}
+
+/// A [`TestHost`] behind the trait.
+pub(crate) fn host() -> std::sync::Arc<dyn api::Host> {
+    std::sync::Arc::new(TestHost(api::MemoryKv::default()))
+}
