@@ -15,6 +15,9 @@ pub enum ApiError {
     /// A value with CR, LF or NUL (header injection).
     #[error("value for `{0}` contains a line break or NUL")]
     BadValue(String),
+    /// A display name with a quote or backslash (it is written quoted).
+    #[error("a display name cannot hold `\"` or `\\`")]
+    BadDisplayName,
     /// Not a sip:, sips: or tel: URI.
     #[error("`{0}` is not a sip:, sips: or tel: URI")]
     BadUri(String),
@@ -95,6 +98,24 @@ pub fn editable_header(name: &str) -> Result<&str, ApiError> {
 pub fn value(what: &str, value: &str) -> Result<(), ApiError> {
     if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
         return Err(ApiError::BadValue(what.to_string()));
+    }
+    Ok(())
+}
+
+/// Checks a header a script sets or adds: an editable name and a value
+/// without line breaks; gives back the canonical name and the value.
+pub fn header(name: &str, value: String) -> Result<(String, String), ApiError> {
+    let name = editable_header(name)?.to_string();
+    self::value(&name, &value)?;
+    Ok((name, value))
+}
+
+/// Checks a display name for `set_from`: no line breaks, and no quote or
+/// backslash (it is written between quotes).
+pub fn display_name(name: &str) -> Result<(), ApiError> {
+    value("name", name)?;
+    if name.contains('"') || name.contains('\\') {
+        return Err(ApiError::BadDisplayName);
     }
     Ok(())
 }
@@ -200,6 +221,15 @@ mod tests {
         assert!(reject_code(486).is_ok());
         assert!(reject_code(200).is_err());
         assert!(user("+4930999").is_ok());
+        assert_eq!(
+            header("x-foo", "bar".into()),
+            Ok(("x-foo".to_string(), "bar".to_string()))
+        );
+        assert!(header("i", "x".into()).is_err());
+        assert!(header("X-A", "a\r\nB: c".into()).is_err());
+        assert!(display_name("Sales").is_ok());
+        assert!(display_name("Sa\"les").is_err());
+        assert!(display_name("a\\b").is_err());
         assert!(user("a b").is_err());
     }
 }

@@ -1,9 +1,9 @@
 //! The host services dial plans use ([`api::Host`]): the key-value store,
 //! HTTP (async, on the runtime: no thread waits) and the static routes.
 
-use crate::route::{ForkMode, Router};
+use crate::route::Router;
 use api::host::BoxFuture;
-use api::{DialMode, Host, HttpRequest, HttpResponse, KvStore, MemoryKv, RouteInfo};
+use api::{Host, HttpRequest, HttpResponse, KvStore, MemoryKv, RouteInfo};
 use std::sync::Arc;
 
 /// Largest HTTP response body a script gets (bigger ones are an error).
@@ -88,10 +88,7 @@ impl Host for CoreHost {
         let d = self.router.route(user).ok()?;
         Some(RouteInfo {
             targets: d.targets.iter().map(|t| t.uri.to_string()).collect(),
-            mode: match d.mode {
-                ForkMode::Serial => DialMode::Serial,
-                ForkMode::Parallel => DialMode::Parallel,
-            },
+            mode: d.mode.into(),
             timeout: d.timeout,
             anchor_media: d.media.map(|m| m == crate::config::MediaMode::Anchored),
         })

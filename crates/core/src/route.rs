@@ -14,6 +14,24 @@ pub enum ForkMode {
     Parallel,
 }
 
+impl From<api::DialMode> for ForkMode {
+    fn from(m: api::DialMode) -> ForkMode {
+        match m {
+            api::DialMode::Serial => ForkMode::Serial,
+            api::DialMode::Parallel => ForkMode::Parallel,
+        }
+    }
+}
+
+impl From<ForkMode> for api::DialMode {
+    fn from(m: ForkMode) -> api::DialMode {
+        match m {
+            ForkMode::Serial => api::DialMode::Serial,
+            ForkMode::Parallel => api::DialMode::Parallel,
+        }
+    }
+}
+
 /// What a 3xx from a target does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RedirectMode {

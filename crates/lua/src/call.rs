@@ -139,14 +139,12 @@ impl UserData for LuaCall {
             }
         });
         methods.add_method("set_header", |_, c, (name, value): (String, String)| {
-            let name = validate::editable_header(&name).map_err(err)?.to_string();
-            validate::value(&name, &value).map_err(err)?;
+            let (name, value) = validate::header(&name, value).map_err(err)?;
             c.send(Command::SetHeader { name, value });
             Ok(())
         });
         methods.add_method("add_header", |_, c, (name, value): (String, String)| {
-            let name = validate::editable_header(&name).map_err(err)?.to_string();
-            validate::value(&name, &value).map_err(err)?;
+            let (name, value) = validate::header(&name, value).map_err(err)?;
             c.send(Command::AddHeader { name, value });
             Ok(())
         });
@@ -171,10 +169,7 @@ impl UserData for LuaCall {
                         user = Some(v);
                     }
                     "name" => {
-                        validate::value("name", &v).map_err(err)?;
-                        if v.contains('"') || v.contains('\\') {
-                            return Err(err("set_from: a display name cannot hold `\"` or `\\`"));
-                        }
+                        validate::display_name(&v).map_err(|e| err(format!("set_from: {e}")))?;
                         name = Some(v);
                     }
                     other => {
@@ -299,9 +294,7 @@ fn headers(t: &Table) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     for pair in t.pairs::<String, String>() {
         let (n, v) = pair.map_err(|e| format!("headers: {e}"))?;
-        let n = validate::editable_header(&n).map_err(|e| e.to_string())?;
-        validate::value(n, &v).map_err(|e| e.to_string())?;
-        out.push((n.to_string(), v));
+        out.push(validate::header(&n, v).map_err(|e| e.to_string())?);
     }
     out.sort();
     Ok(out)

@@ -42,11 +42,7 @@ pub(crate) fn dial_result(r: &api::DialResult) -> wit::DialResult {
 }
 
 fn header(h: wit::Header) -> Result<(String, String), String> {
-    let name = validate::editable_header(&h.name)
-        .map_err(|e| e.to_string())?
-        .to_string();
-    validate::value(&name, &h.value).map_err(|e| e.to_string())?;
-    Ok((name, h.value))
+    validate::header(&h.name, h.value).map_err(|e| e.to_string())
 }
 
 fn headers(list: Vec<wit::Header>) -> Result<Vec<(String, String)>, String> {
@@ -77,10 +73,7 @@ fn edit(e: wit::Edit) -> Result<api::Command, String> {
                 validate::user(u).map_err(|e| e.to_string())?;
             }
             if let Some(n) = &f.name {
-                validate::value("name", n).map_err(|e| e.to_string())?;
-                if n.contains('"') || n.contains('\\') {
-                    return Err("set-from: a display name cannot hold `\"` or `\\`".into());
-                }
+                validate::display_name(n).map_err(|e| format!("set-from: {e}"))?;
             }
             api::Command::SetFrom {
                 user: f.user,

@@ -6,7 +6,7 @@
 
 use super::{Call, Failure, State};
 use crate::route::{ForkMode, RouteDecision};
-use api::{Command, CommandReceiver, DialMode, DialRequest, DialResult, ScriptError, ScriptRun};
+use api::{Command, CommandReceiver, DialRequest, DialResult, ScriptError, ScriptRun};
 use sip::message::{HeaderName, Message, Uri};
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
@@ -259,10 +259,7 @@ impl Call {
         script.dial = Some(reply);
         self.decision = RouteDecision {
             targets,
-            mode: match request.mode {
-                DialMode::Serial => ForkMode::Serial,
-                DialMode::Parallel => ForkMode::Parallel,
-            },
+            mode: request.mode.into(),
             timeout: request.timeout.unwrap_or(DEFAULT_RING_TIMEOUT),
             media: request.anchor_media.map(|a| {
                 if a {
