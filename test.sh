@@ -17,4 +17,11 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The Wasm plugins, a workspace of their own: format, lints, the unit tests
+# of their logic, then the modules the end-to-end tests load
+# (target/plugins/*.wasm).
+cargo fmt --manifest-path plugins/Cargo.toml --all -- --check
+cargo clippy --manifest-path plugins/Cargo.toml --workspace --all-targets --locked -- -D warnings
+cargo test --manifest-path plugins/Cargo.toml --workspace --locked
+plugins/build.sh
 cargo test --workspace --locked

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Call-rate benchmark: SIPp UAC -> tandem (release, media anchored) -> SIPp UAS.
-# Usage: benches/sipp-call-rate.sh [CALLS] [RATE] [udp|tcp] [anchored|direct] [DIALPLAN.lua]
+# Usage: benches/sipp-call-rate.sh [CALLS] [RATE] [udp|tcp] [anchored|direct] [DIALPLAN.lua|EXTRA.toml]
 # With a dial plan, every call runs it (`{{UAS}}` in the script is replaced
-# by the callee's host:port); without one the static route is used.
+# by the callee's host:port); a .toml file is added to the configuration
+# (`{{UAS}}`, `{{UAS_ADDR}}` = host:port only, `{{ROOT}}` = this checkout),
+# e.g. benches/lcr.toml for the LCR plugin (run plugins/build.sh first);
+# without either the static route is used.
 # Each call is INVITE/100/180/200/ACK/BYE/200 on both legs. Prints the
 # answered calls, failures, the achieved rate and Tandem's CPU per call.
 # Loopback only; stops by itself.
@@ -32,10 +35,15 @@ max_calls = 100000
 [status]
 interval_s = 0
 TOML
-if [ -n "$dialplan" ]; then
-  sed "s/{{UAS}}/127.0.0.1:$uas_port$transport/g" "$dialplan" > "$work/dialplan.lua"
-  printf '[dialplan]\nscript = "%s"\nwatch = false\n' "$work/dialplan.lua" >> "$work/tandem.toml"
-fi
+case "$dialplan" in
+  "") ;;
+  *.toml)
+    sed -e "s|{{UAS}}|127.0.0.1:$uas_port$transport|g" -e "s|{{UAS_ADDR}}|127.0.0.1:$uas_port|g" \
+      -e "s|{{ROOT}}|$PWD|g" "$dialplan" >> "$work/tandem.toml" ;;
+  *)
+    sed "s/{{UAS}}/127.0.0.1:$uas_port$transport/g" "$dialplan" > "$work/dialplan.lua"
+    printf '[dialplan]\nscript = "%s"\nwatch = false\n' "$work/dialplan.lua" >> "$work/tandem.toml" ;;
+esac
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
@@ -67,7 +75,9 @@ ok = int(last[head.index("SuccessfulCall(C)")])
 failed = int(last[head.index("FailedCall(C)")])
 wall = float(end) - float(start)
 cpu = int(ticks) / int(hz)
-print(f"{proto}/{media}{' + dial plan' if len(sys.argv) > 10 and sys.argv[10] else ''}: {ok} of {calls} calls completed, {failed} failed, {wall:.1f} s wall, "
+extra = sys.argv[10] if len(sys.argv) > 10 else ""
+label = f" + {extra.rsplit('/', 1)[-1]}" if extra else ""
+print(f"{proto}/{media}{label}: {ok} of {calls} calls completed, {failed} failed, {wall:.1f} s wall, "
       f"{ok / wall:.0f} calls/s (offered {rate}/s); tandem used {cpu:.2f} CPU-s, "
       f"{cpu / max(ok, 1) * 1e3:.3f} CPU-ms per call")
 PY

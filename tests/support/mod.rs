@@ -52,6 +52,33 @@ pub(crate) fn rfc4475_dir() -> PathBuf {
     .to_path_buf()
 }
 
+/// The example and test plugins of `plugins/`, built from source for
+/// wasm32 by `plugins/build.sh` (once per test process; the script is
+/// quick when they are up to date): the directory with `lcr.wasm`,
+/// `headers.wasm` and `misbehave.wasm`.
+pub(crate) fn guest_plugins() -> PathBuf {
+    static BUILT: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+        let out = Command::new("bash")
+            .arg(root.join("plugins/build.sh"))
+            .output()
+            .map_err(|e| format!("cannot run plugins/build.sh: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "plugins/build.sh failed:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(root.join("target/plugins"))
+    });
+    match built {
+        Ok(dir) => dir.clone(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
 /// A token unique in this process and very likely across processes.
 pub(crate) fn unique(prefix: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
@@ -1691,6 +1718,8 @@ pub(crate) struct CallConfig {
     limits: Vec<String>,
     sip: Vec<String>,
     dialplan: Vec<String>,
+    wasm: Vec<String>,
+    plugins: Vec<String>,
     status_s: u64,
 }
 
@@ -1707,8 +1736,47 @@ impl CallConfig {
             limits: Vec::new(),
             sip: Vec::new(),
             dialplan: Vec::new(),
+            wasm: Vec::new(),
+            plugins: Vec::new(),
             status_s: 1,
         }
+    }
+
+    /// A `[dialplan]` line (`plugins = ["lcr"]`, `watch = false`).
+    pub(crate) fn dialplan_line(mut self, line: &str) -> CallConfig {
+        self.dialplan.push(line.to_string());
+        self
+    }
+
+    /// A `[wasm]` line (`cache_dir = "…"`).
+    pub(crate) fn wasm(mut self, line: &str) -> CallConfig {
+        self.wasm.push(line.to_string());
+        self
+    }
+
+    /// A `[[plugins]]` entry: `lines` for the entry (`cpu_ms = 20`),
+    /// `settings` for its `[plugins.settings]`.
+    pub(crate) fn plugin(
+        mut self,
+        name: &str,
+        path: &Path,
+        lines: &[&str],
+        settings: &[(&str, &str)],
+    ) -> CallConfig {
+        let mut p = format!(
+            "[[plugins]]\nname = {name:?}\npath = {:?}\n",
+            path.display().to_string()
+        );
+        for l in lines {
+            p.push_str(l);
+            p.push('\n');
+        }
+        p.push_str("[plugins.settings]\n");
+        for (k, v) in settings {
+            p.push_str(&format!("{k} = {v:?}\n"));
+        }
+        self.plugins.push(p);
+        self
     }
 
     /// The Lua dial plan at `script`, with extra `[dialplan]` lines
@@ -1781,12 +1849,18 @@ impl CallConfig {
             ("limits", &self.limits),
             ("sip", &self.sip),
             ("dialplan", &self.dialplan),
+            ("wasm", &self.wasm),
         ] {
             if !lines.is_empty() {
                 out.push_str(&format!("[{section}]\n{}\n\n", lines.join("\n")));
             }
         }
-        out.push_str(&format!("[status]\ninterval_s = {}\n", self.status_s));
+        out.push_str(&format!("[status]\ninterval_s = {}\n\n", self.status_s));
+        // Last: a plugin's settings table takes every key after it.
+        for p in &self.plugins {
+            out.push_str(p);
+            out.push('\n');
+        }
         out
     }
 

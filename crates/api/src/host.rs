@@ -4,9 +4,11 @@
 use crate::command::DialMode;
 use crate::kv::KvStore;
 use crate::link::CallLink;
+use crate::route::{Router, RouterError};
 use crate::view::CallView;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A boxed future that can move between threads.
@@ -65,6 +67,10 @@ pub trait Host: Send + Sync + 'static {
     fn lookup(&self, user: &str) -> Vec<String> {
         let _ = user;
         Vec::new()
+    }
+    /// The live version of plugin `name` (Lua: `tandem.plugin(name)`).
+    fn plugin(&self, name: &str) -> Result<Arc<dyn Router>, RouterError> {
+        Err(RouterError::Unknown(name.to_string()))
     }
 }
 

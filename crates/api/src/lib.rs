@@ -8,19 +8,23 @@
 //! other side: it turns commands into SIP. An engine never sees SIP
 //! messages, and the core never sees Lua or Wasm values.
 
+pub mod chain;
 pub mod command;
 pub mod host;
 pub mod kv;
 pub mod link;
+pub mod route;
 pub mod simulate;
 pub mod validate;
 pub mod value;
 pub mod view;
 
+pub use chain::{OnError, RouterChain};
 pub use command::{Command, DialMode, DialRequest, DialResult, DialTarget, ScriptError};
 pub use host::{CallHandler, HandlerError, Host, HttpRequest, HttpResponse, RouteInfo, ScriptRun};
 pub use kv::{KvStore, MemoryKv};
 pub use link::{CallLink, CommandReceiver};
+pub use route::{Decision, RouteAnswer, Router, RouterError, Routers};
 pub use validate::ApiError;
 pub use value::Value;
 pub use view::CallView;

@@ -14,6 +14,8 @@ pub struct CoreHost {
     kv: Arc<dyn KvStore>,
     http: reqwest::Client,
     router: Router,
+    /// The plugins (`tandem.plugin(name)`), once loaded.
+    plugins: std::sync::OnceLock<Arc<dyn api::Routers>>,
 }
 
 impl std::fmt::Debug for CoreHost {
@@ -34,7 +36,14 @@ impl CoreHost {
             kv: Arc::new(MemoryKv::default()),
             http,
             router,
+            plugins: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Makes the loaded plugins reachable from dial plans. Only the first
+    /// call counts (plugins are loaded once; reloads happen inside).
+    pub fn set_plugins(&self, plugins: Arc<dyn api::Routers>) {
+        let _ = self.plugins.set(plugins);
     }
 }
 
@@ -82,6 +91,13 @@ impl Host for CoreHost {
                 body,
             })
         })
+    }
+
+    fn plugin(&self, name: &str) -> Result<Arc<dyn api::Router>, api::RouterError> {
+        match self.plugins.get() {
+            Some(plugins) => plugins.get(name),
+            None => Err(api::RouterError::Unknown(name.to_string())),
+        }
     }
 
     fn route(&self, user: &str) -> Option<RouteInfo> {

@@ -22,6 +22,8 @@ pub(crate) struct LuaCall {
     link: CallLink,
     vars: Arc<Mutex<BTreeMap<String, api::Value>>>,
     version: Arc<str>,
+    /// Plugin versions this call routed through (`tandem.plugin`).
+    pinned: Mutex<Vec<Arc<dyn api::Router>>>,
 }
 
 impl LuaCall {
@@ -31,7 +33,27 @@ impl LuaCall {
             link,
             vars: Arc::default(),
             version,
+            pinned: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The caller's INVITE.
+    pub(crate) fn view(&self) -> &CallView {
+        &self.view
+    }
+
+    /// Keeps a plugin version this call routed through.
+    pub(crate) fn pin(&self, router: Arc<dyn api::Router>) {
+        let mut pinned = self.pinned.lock().unwrap_or_else(|p| p.into_inner());
+        if !pinned.iter().any(|r| r.label() == router.label()) {
+            pinned.push(router);
+        }
+    }
+
+    /// The pinned plugin version `label` (`name@vN`).
+    pub(crate) fn pinned(&self, label: &str) -> Option<Arc<dyn api::Router>> {
+        let pinned = self.pinned.lock().unwrap_or_else(|p| p.into_inner());
+        pinned.iter().find(|r| r.label() == label).cloned()
     }
 
     fn send(&self, cmd: Command) {
@@ -198,12 +220,34 @@ impl UserData for LuaCall {
             async move {
                 let request = dial_request(targets, opts).map_err(err)?;
                 let r = link.dial(request).await;
-                let t = lua.create_table()?;
-                t.set("answered", r.answered)?;
-                t.set("code", r.code)?;
-                t.set("reason", r.reason)?;
-                t.set("duration", r.duration.as_secs_f64())?;
-                Ok(t)
+                result_table(&lua, &r)
+            }
+        });
+        methods.add_async_method("apply", |lua, c, answer: Table| {
+            let read = crate::plugin::read_answer(&c, &answer);
+            let link = c.link.clone();
+            let call_id = c.view.call_id.clone();
+            async move {
+                let (edits, apply) = read.map_err(err)?;
+                for edit in edits {
+                    let _ = link.send(edit);
+                }
+                match apply {
+                    crate::plugin::Apply::Dial(request, router) => {
+                        let r = link.dial(request).await;
+                        if let Some(router) = router
+                            && let Some(host) = lua.app_data_ref::<Arc<dyn api::Host>>()
+                        {
+                            router.hangup(&call_id, &r, &host);
+                        }
+                        Ok(Value::Table(result_table(&lua, &r)?))
+                    }
+                    crate::plugin::Apply::Reject(code, reason) => {
+                        let _ = link.send(Command::Reject { code, reason });
+                        Ok(Value::Nil)
+                    }
+                    crate::plugin::Apply::Pass => Ok(Value::Nil),
+                }
             }
         });
         methods.add_meta_method(MetaMethod::ToString, |_, c, ()| {
@@ -212,11 +256,21 @@ impl UserData for LuaCall {
     }
 }
 
+/// A dial's result as `{ answered, code, reason, duration }`.
+fn result_table(lua: &mlua::Lua, r: &api::DialResult) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    t.set("answered", r.answered)?;
+    t.set("code", r.code)?;
+    t.set("reason", r.reason.as_str())?;
+    t.set("duration", r.duration.as_secs_f64())?;
+    Ok(t)
+}
+
 /// Reads `call:dial(targets, opts)`: targets are a URI, a list of URIs or
 /// `{ uri = …, headers = … }` tables, a route from `tandem.route` (its
 /// mode and timeout apply unless `opts` says otherwise), or nil (the
 /// B leg's Request-URI).
-fn dial_request(targets: Value, opts: Option<Table>) -> Result<DialRequest, String> {
+pub(crate) fn dial_request(targets: Value, opts: Option<Table>) -> Result<DialRequest, String> {
     let mut req = DialRequest::default();
     match targets {
         Value::Nil => {}
@@ -330,7 +384,8 @@ fn apply_options(req: &mut DialRequest, t: &Table, from_route: bool) -> Result<(
                     other => return Err(format!("dial: media `{other}` (anchored or direct)")),
                 }
             }
-            ("targets", _) if from_route => {}
+            // A route from tandem.route, or a plugin's answer.
+            ("targets" | "action" | "plugin" | "edits" | "code" | "reason", _) if from_route => {}
             (k, v) => {
                 return Err(format!(
                     "dial: unknown or mistyped option `{k}` ({}); options are mode, timeout, headers, media",

@@ -117,6 +117,13 @@ pub(crate) fn install(lua: &Lua, tandem: &Table, host: Arc<dyn Host>) -> mlua::R
 
     let h = host.clone();
     tandem.set(
+        "plugin",
+        lua.create_function(move |_, name: String| crate::plugin::handle(&h, name))?,
+    )?;
+    lua.set_app_data(host.clone());
+
+    let h = host.clone();
+    tandem.set(
         "route",
         lua.create_function(move |lua, user: String| {
             let Some(route) = h.route(&user) else {

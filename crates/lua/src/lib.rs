@@ -14,6 +14,7 @@ mod convert;
 mod engine;
 mod error;
 mod host;
+mod plugin;
 mod sandbox;
 mod script;
 

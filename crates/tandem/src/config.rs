@@ -34,6 +34,29 @@ pub(crate) struct Config {
     pub(crate) dialplan: DialplanConfig,
     /// Wasm plugins (`[[plugins]]`).
     pub(crate) plugins: Vec<PluginEntry>,
+    /// The Wasm engine (`[wasm]`).
+    pub(crate) wasm: WasmConfig,
+}
+
+/// `[wasm]`: settings shared by every plugin.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct WasmConfig {
+    /// Where compiled plugins are kept, keyed by content hash ("" : no
+    /// cache). Default: `$XDG_CACHE_HOME/tandem/plugins` or
+    /// `~/.cache/tandem/plugins`.
+    pub(crate) cache_dir: Option<std::path::PathBuf>,
+    /// Plugin instances that may exist at once (one per event in flight).
+    pub(crate) instances: u32,
+}
+
+impl Default for WasmConfig {
+    fn default() -> WasmConfig {
+        WasmConfig {
+            cache_dir: None,
+            instances: 1_000,
+        }
+    }
 }
 
 /// One `[[plugins]]` entry: a WebAssembly routing component.
@@ -53,9 +76,28 @@ pub(crate) struct PluginEntry {
     /// Fuel per event (deterministic limit; 0: none).
     #[serde(default)]
     pub(crate) fuel: u64,
+    /// Failures in a row after which the plugin is switched off until a
+    /// good reload (0: never).
+    #[serde(default = "default_crash_limit")]
+    pub(crate) crash_limit: u32,
     /// Key/values the plugin reads with `host.config()`.
     #[serde(default)]
     pub(crate) settings: std::collections::BTreeMap<String, String>,
+}
+
+fn default_crash_limit() -> u32 {
+    20
+}
+
+/// One `[[dialplan.prefix]]` entry: the plugin chain for calls to a
+/// prefix.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PrefixChain {
+    /// Dialled-user prefix; the longest match wins.
+    pub(crate) prefix: String,
+    /// Plugins asked in order.
+    pub(crate) plugins: Vec<String>,
 }
 
 fn default_plugin_memory() -> usize {
@@ -80,8 +122,15 @@ pub(crate) struct DialplanConfig {
     pub(crate) instructions: u64,
     /// Reload when a `.lua` file in the script's directory changes.
     pub(crate) watch: bool,
-    /// A plugin of `[[plugins]]` as the call handler instead of a script.
+    /// Shorthand for `plugins = [NAME]`.
     pub(crate) plugin: Option<String>,
+    /// Plugins of `[[plugins]]` asked in order before the script (or the
+    /// static routes); `pass` goes on to the next.
+    pub(crate) plugins: Vec<String>,
+    /// Other chains by dialled-user prefix (`[[dialplan.prefix]]`).
+    pub(crate) prefix: Vec<PrefixChain>,
+    /// A plugin's failure: `reject` (500), `next`, or `static`.
+    pub(crate) on_plugin_error: String,
 }
 
 impl Default for DialplanConfig {
@@ -93,6 +142,9 @@ impl Default for DialplanConfig {
             instructions: 1_000_000,
             watch: true,
             plugin: None,
+            plugins: Vec::new(),
+            prefix: Vec::new(),
+            on_plugin_error: "reject".into(),
         }
     }
 }
@@ -229,6 +281,7 @@ impl Default for Config {
             credentials: Vec::new(),
             dialplan: DialplanConfig::default(),
             plugins: Vec::new(),
+            wasm: WasmConfig::default(),
         }
     }
 }
@@ -316,8 +369,42 @@ pub(crate) struct Settings {
     pub(crate) watch: bool,
     /// Limits of the dial plan's Lua states (also for `check`/`simulate`).
     pub(crate) dialplan_limits: lua::Limits,
-    /// The plugin that handles calls, if `[dialplan] plugin` names one.
-    pub(crate) plugin: Option<wasm::PluginConfig>,
+    /// Every `[[plugins]]` entry.
+    pub(crate) plugins: Vec<wasm::PluginConfig>,
+    /// The plugin chains in front of the dial plan.
+    pub(crate) chains: Chains,
+    /// Where compiled plugins are cached (`None`: no cache).
+    pub(crate) plugin_cache: Option<std::path::PathBuf>,
+    /// Plugin instances at once.
+    pub(crate) wasm_instances: u32,
+}
+
+/// Which plugins a call asks before the dial plan.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Chains {
+    /// For every call (empty: no chain, the script or static routes).
+    pub(crate) default: Vec<String>,
+    /// By dialled-user prefix.
+    pub(crate) by_prefix: Vec<(String, Vec<String>)>,
+    /// What a failing plugin does to the call.
+    pub(crate) on_error: Option<api::OnError>,
+}
+
+impl Chains {
+    /// True when no call asks a plugin first.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.default.is_empty() && self.by_prefix.is_empty()
+    }
+}
+
+/// The default plugin cache: `$XDG_CACHE_HOME/tandem/plugins` or
+/// `~/.cache/tandem/plugins`.
+fn default_plugin_cache() -> Option<std::path::PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cache")))?;
+    Some(base.join("tandem").join("plugins"))
 }
 
 fn parse_mode(text: &str, field: &str, errors: &mut Vec<String>) -> b2bua::MediaMode {
@@ -349,6 +436,12 @@ impl Config {
                 if p.path.is_relative() {
                     p.path = dir.join(&p.path);
                 }
+            }
+            if let Some(cache) = &mut config.wasm.cache_dir
+                && cache.is_relative()
+                && !cache.as_os_str().is_empty()
+            {
+                *cache = dir.join(&*cache);
             }
         }
         Ok(config)
@@ -489,26 +582,62 @@ impl Config {
             states: d.states,
             limits: dialplan_limits,
         });
-        let plugin = match &d.plugin {
-            Some(name) => match self.plugins.iter().find(|p| &p.name == name) {
-                Some(p) => Some(wasm::PluginConfig {
-                    name: p.name.clone(),
-                    path: p.path.clone(),
-                    memory: p.memory_mb.max(1).saturating_mul(1024 * 1024),
-                    cpu: Duration::from_millis(p.cpu_ms.max(1)),
-                    fuel: (p.fuel > 0).then_some(p.fuel),
-                    settings: p.settings.clone().into_iter().collect(),
-                }),
-                None => {
-                    errors.push(format!("dialplan.plugin `{name}` is not in [[plugins]]"));
-                    None
-                }
-            },
-            None => None,
-        };
-        if plugin.is_some() && d.script.is_some() {
-            errors.push("dialplan: set either script or plugin, not both".into());
+        let mut plugins = Vec::new();
+        for p in &self.plugins {
+            if plugins
+                .iter()
+                .any(|q: &wasm::PluginConfig| q.name == p.name)
+            {
+                errors.push(format!("plugins: `{}` is defined twice", p.name));
+            }
+            if p.memory_mb == 0 || p.memory_mb > 4096 {
+                errors.push(format!("plugins `{}`: memory_mb must be 1-4096", p.name));
+            }
+            plugins.push(wasm::PluginConfig {
+                name: p.name.clone(),
+                path: p.path.clone(),
+                memory: p.memory_mb.max(1).saturating_mul(1024 * 1024),
+                cpu: Duration::from_millis(p.cpu_ms.max(1)),
+                fuel: (p.fuel > 0).then_some(p.fuel),
+                settings: p.settings.clone().into_iter().collect(),
+                crash_limit: p.crash_limit,
+            });
         }
+        let mut chains = Chains {
+            default: d.plugins.clone(),
+            by_prefix: d
+                .prefix
+                .iter()
+                .map(|c| (c.prefix.clone(), c.plugins.clone()))
+                .collect(),
+            on_error: api::OnError::parse(&d.on_plugin_error),
+        };
+        if let Some(name) = &d.plugin {
+            if !chains.default.is_empty() {
+                errors.push("dialplan: set plugin or plugins, not both".into());
+            }
+            chains.default = vec![name.clone()];
+        }
+        if chains.on_error.is_none() {
+            errors.push(format!(
+                "dialplan.on_plugin_error must be reject, next or static, not `{}`",
+                d.on_plugin_error
+            ));
+        }
+        let named = chains
+            .default
+            .iter()
+            .chain(chains.by_prefix.iter().flat_map(|(_, c)| c.iter()));
+        for name in named {
+            if !plugins.iter().any(|p| &p.name == name) {
+                errors.push(format!("dialplan: plugin `{name}` is not in [[plugins]]"));
+            }
+        }
+        let plugin_cache = match &self.wasm.cache_dir {
+            Some(dir) if dir.as_os_str().is_empty() => None,
+            Some(dir) => Some(dir.clone()),
+            None => default_plugin_cache(),
+        };
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -564,7 +693,10 @@ impl Config {
             dialplan,
             watch: d.watch,
             dialplan_limits,
-            plugin,
+            plugins,
+            chains,
+            plugin_cache,
+            wasm_instances: self.wasm.instances.max(1),
         })
     }
 }

@@ -85,7 +85,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let host: Arc<dyn api::Host> = Arc::new(b2bua::CoreHost::new(settings.core.router.clone()));
+    let core_host = Arc::new(b2bua::CoreHost::new(settings.core.router.clone()));
+    let host: Arc<dyn api::Host> = core_host.clone();
     // The tools run scripts with the limits of the configured dial plan.
     let limits = settings.dialplan_limits;
     match &cli.command {
@@ -98,7 +99,7 @@ fn main() -> ExitCode {
         }
         None => {}
     }
-    match runtime.block_on(run(settings, host)) {
+    match runtime.block_on(run(settings, core_host)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(message = "Tandem stopped.", error = %format!("{e:#}"));
@@ -122,14 +123,23 @@ fn init_logging(log: &config::LogConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(settings: config::Settings, host: Arc<dyn api::Host>) -> anyhow::Result<()> {
+async fn run(settings: config::Settings, core_host: Arc<b2bua::CoreHost>) -> anyhow::Result<()> {
     // Handlers first: a signal that arrives while the listeners come up
     // must shut down cleanly, not kill the process with the default action.
     let signals = Signals::install()?;
-    let host_for_plugins = host.clone();
+    let host: Arc<dyn api::Host> = core_host.clone();
+    // Plugins before the dial plan: a script may call them.
+    let plugins = match settings.plugins.is_empty() {
+        true => None,
+        false => Some(load_plugins(&settings).await?),
+    };
+    if let Some(plugins) = &plugins {
+        core_host.set_plugins(plugins.clone());
+    }
     let engine = match &settings.dialplan {
         Some(script) => {
             let script = script.clone();
+            let host = host.clone();
             let engine = tokio::task::spawn_blocking(move || lua::LuaEngine::load(script, host))
                 .await
                 .context("loading the dial plan")?
@@ -140,6 +150,10 @@ async fn run(settings: config::Settings, host: Arc<dyn api::Host>) -> anyhow::Re
     };
     let _watch = match (&engine, settings.watch) {
         (Some(engine), true) => Some(engine.watch().map_err(|e| anyhow::anyhow!("{e}"))?),
+        _ => None,
+    };
+    let _plugin_watch = match (&plugins, settings.watch) {
+        (Some(plugins), true) => Some(plugins.watch().map_err(|e| anyhow::anyhow!("{e}"))?),
         _ => None,
     };
     let (inbound_tx, inbound_rx) = mpsc::channel(16_384);
@@ -158,33 +172,45 @@ async fn run(settings: config::Settings, host: Arc<dyn api::Host>) -> anyhow::Re
     let (layer, events) = TxLayer::spawn(transports.clone(), inbound_rx, layer_config);
     let media_engine = media::MediaEngine::new(settings.media.clone());
     let mut handler = engine.clone().map(|e| e as Arc<dyn api::CallHandler>);
-    if let Some(plugin) = &settings.plugin {
-        handler = Some(load_plugin(plugin, host_for_plugins).await?);
+    if let Some(plugins) = &plugins
+        && !settings.chains.is_empty()
+    {
+        let chains = &settings.chains;
+        let mut chain = api::RouterChain::new(
+            plugins.clone(),
+            host.clone(),
+            chains.default.clone(),
+            handler,
+            chains.on_error.unwrap_or(api::OnError::Reject),
+        );
+        for (prefix, names) in &chains.by_prefix {
+            chain = chain.with_prefix(prefix, names.clone());
+        }
+        handler = Some(Arc::new(chain));
     }
     let _stats =
         b2bua::Dispatcher::spawn(layer, events, media_engine, settings.core.clone(), handler);
-    signals.wait_for_shutdown(engine).await;
+    signals.wait_for_shutdown(engine, plugins).await;
     tracing::info!(message = "Shutting down.");
     transports.shutdown();
     Ok(())
 }
 
-/// Compiles the call-handling plugin (off the async threads).
-async fn load_plugin(
-    config: &wasm::PluginConfig,
-    host: Arc<dyn api::Host>,
-) -> anyhow::Result<Arc<dyn api::CallHandler>> {
-    let config = config.clone();
+/// Compiles every `[[plugins]]` entry (off the async threads).
+async fn load_plugins(settings: &config::Settings) -> anyhow::Result<Arc<wasm::PluginRegistry>> {
+    let configs = settings.plugins.clone();
+    let cache = settings.plugin_cache.clone();
+    let instances = settings.wasm_instances;
     tokio::task::spawn_blocking(move || {
-        let engine = wasm::WasmEngine::new(1_000, config.memory)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let plugin =
-            wasm::Plugin::load(&engine, &config, 1).map_err(|e| anyhow::anyhow!("plugin: {e}"))?;
-        tracing::info!(message = "Plugin loaded.", plugin = %plugin.label(), imports = ?plugin.imports());
-        Ok(Arc::new(wasm::PluginHandler::new(plugin, host)) as Arc<dyn api::CallHandler>)
+        let max_memory = configs.iter().map(|c| c.memory).max().unwrap_or(1 << 20);
+        let engine =
+            wasm::WasmEngine::new(instances, max_memory).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let registry = wasm::PluginRegistry::load(&engine, &configs, cache.as_deref())
+            .map_err(|e| anyhow::anyhow!("plugin: {e}"))?;
+        Ok(Arc::new(registry))
     })
     .await
-    .context("loading the plugin")?
+    .context("loading the plugins")?
 }
 
 /// SIGTERM, SIGINT and SIGHUP, caught from start-up on.
@@ -204,21 +230,35 @@ impl Signals {
         })
     }
 
-    /// Waits for SIGTERM or SIGINT; SIGHUP reloads the dial plan.
-    async fn wait_for_shutdown(mut self, engine: Option<Arc<lua::LuaEngine>>) {
+    /// Waits for SIGTERM or SIGINT; SIGHUP reloads the dial plan and the
+    /// plugins.
+    async fn wait_for_shutdown(
+        mut self,
+        engine: Option<Arc<lua::LuaEngine>>,
+        plugins: Option<Arc<wasm::PluginRegistry>>,
+    ) {
         loop {
             tokio::select! {
                 _ = self.term.recv() => return,
                 _ = self.int.recv() => return,
-                _ = self.hup.recv() => match &engine {
-                    Some(engine) => {
-                        tracing::info!(message = "SIGHUP received: reloading the dial plan.");
-                        let engine = engine.clone();
-                        // Compiling runs Lua: off the signalling threads.
-                        tokio::task::spawn_blocking(move || engine.reload_and_log());
+                _ = self.hup.recv() => {
+                    if engine.is_none() && plugins.is_none() {
+                        tracing::info!(message = "SIGHUP received: no dial plan or plugin to reload.");
+                        continue;
                     }
-                    None => tracing::info!(message = "SIGHUP received: no dial plan to reload."),
-                },
+                    tracing::info!(message = "SIGHUP received: reloading the dial plan and plugins.");
+                    let (engine, plugins) = (engine.clone(), plugins.clone());
+                    // Compiling runs Lua and Cranelift: off the signalling
+                    // threads.
+                    tokio::task::spawn_blocking(move || {
+                        if let Some(engine) = engine {
+                            engine.reload_and_log();
+                        }
+                        if let Some(plugins) = plugins {
+                            plugins.reload_and_log();
+                        }
+                    });
+                }
             }
         }
     }

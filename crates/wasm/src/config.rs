@@ -19,10 +19,14 @@ pub struct PluginConfig {
     pub fuel: Option<u64>,
     /// Key/values the plugin reads with `host.config()`.
     pub settings: Vec<(String, String)>,
+    /// Failures in a row after which the plugin is switched off until a
+    /// good reload (0: never).
+    pub crash_limit: u32,
 }
 
 impl PluginConfig {
-    /// A plugin at `path` with the default limits (16 MiB, 10 ms, no fuel).
+    /// A plugin at `path` with the default limits (16 MiB, 10 ms, no fuel,
+    /// switched off after 20 failures in a row).
     pub fn new(name: &str, path: impl Into<PathBuf>) -> PluginConfig {
         PluginConfig {
             name: name.to_string(),
@@ -31,6 +35,7 @@ impl PluginConfig {
             cpu: Duration::from_millis(10),
             fuel: None,
             settings: Vec::new(),
+            crash_limit: 20,
         }
     }
 }

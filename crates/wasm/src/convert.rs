@@ -1,9 +1,9 @@
 //! Between the API's types and the ones generated from WIT. What a plugin
 //! answers passes the same checks as what a Lua script asks for.
 
-use crate::plugin::{Decision, PluginRoute};
 use crate::tandem::plugin::types as wit;
 use api::validate;
+use api::{Decision, RouteAnswer};
 use std::time::Duration;
 
 /// The call view as the plugin sees it.
@@ -117,7 +117,7 @@ fn dial(d: wit::Dial) -> Result<api::DialRequest, String> {
 }
 
 /// The plugin's answer, checked.
-pub(crate) fn route(r: wit::Route) -> Result<PluginRoute, String> {
+pub(crate) fn route(r: wit::Route) -> Result<RouteAnswer, String> {
     let edits = r.edits.into_iter().map(edit).collect::<Result<_, _>>()?;
     let decision = match r.decision {
         wit::Decision::Dial(d) => Decision::Dial(dial(d)?),
@@ -128,5 +128,5 @@ pub(crate) fn route(r: wit::Route) -> Result<PluginRoute, String> {
         }
         wit::Decision::Pass => Decision::Pass,
     };
-    Ok(PluginRoute { edits, decision })
+    Ok(RouteAnswer { edits, decision })
 }

@@ -1,16 +1,16 @@
 //! What a plugin instance may call: log, the key-value store, the
 //! registrar and its own settings — and nothing else.
 
+use crate::limits::InstanceLimits;
 use crate::tandem::plugin::host::{self, Level};
 use crate::tandem::plugin::types::{self, Value};
 use std::sync::Arc;
-use wasmtime::StoreLimits;
 
 /// The store data of one plugin instance (one event).
 pub(crate) struct HostState {
     pub(crate) host: Arc<dyn api::Host>,
     pub(crate) settings: Arc<Vec<(String, String)>>,
-    pub(crate) limits: StoreLimits,
+    pub(crate) limits: InstanceLimits,
     /// `name@vN`, for log lines.
     pub(crate) label: Arc<str>,
     pub(crate) call_id: String,

@@ -8,13 +8,22 @@
 //! only imports a plugin can have are the host API's: no WASI, no files,
 //! no sockets, no clocks. A trap, a timeout or a memory bomb is an error
 //! of that one event.
+//!
+//! The [`PluginRegistry`] holds every configured plugin's live version,
+//! reloads changed files (a bad file keeps the old version; a call keeps
+//! the version it started with) and switches off a plugin that keeps
+//! failing. Calls reach plugins as [`api::Router`]s, through
+//! [`api::RouterChain`] or a Lua dial plan's `tandem.plugin(name)`.
 
+mod compile;
 mod config;
 mod convert;
 mod engine;
-mod handler;
 mod host;
+mod limits;
 mod plugin;
+mod registry;
+mod watch;
 
 /// Rust types and traits generated from the WIT world.
 mod bindings {
@@ -29,5 +38,6 @@ pub(crate) use bindings::tandem;
 
 pub use config::PluginConfig;
 pub use engine::{EngineError, WasmEngine};
-pub use handler::PluginHandler;
-pub use plugin::{Decision, Plugin, PluginError, PluginRoute};
+pub use plugin::{Plugin, PluginError};
+pub use registry::{PluginRegistry, Reloaded};
+pub use watch::{PluginWatch, WatchError};

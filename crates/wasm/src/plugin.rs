@@ -1,12 +1,15 @@
 //! One loaded version of a plugin and the events it answers.
 
 use crate::bindings::{Router, RouterPre};
+use crate::compile::{ContentHash, compile, content_hash};
 use crate::config::PluginConfig;
 use crate::engine::{TICK, WasmEngine};
 use crate::host::HostState;
+use crate::limits::{InstanceLimits, MemoryLimit};
+use std::path::Path;
 use std::sync::Arc;
-use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Store, StoreLimitsBuilder};
+use wasmtime::Store;
+use wasmtime::component::{HasSelf, Linker};
 
 /// Why a plugin failed to load or to answer an event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,25 +49,25 @@ pub enum PluginError {
     },
 }
 
-/// What a plugin decided for a call.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Decision {
-    /// Ring these targets.
-    Dial(api::DialRequest),
-    /// Refuse with this code and reason.
-    Reject(u16, String),
-    /// Let the next handler decide.
-    Pass,
+/// ` in FUNCTION`: the innermost guest function of a trap's backtrace
+/// that has a name ("" without one).
+fn guest_function(e: &wasmtime::Error) -> String {
+    e.downcast_ref::<wasmtime::WasmBacktrace>()
+        .and_then(|bt| {
+            bt.frames()
+                .iter()
+                .find_map(|f| f.func_name().map(str::to_string))
+        })
+        .map(|name| format!(" in {name}"))
+        .unwrap_or_default()
 }
 
-/// A plugin's answer to a new call: B-leg edits, in order (header, R-URI,
-/// From and variable commands), and the decision.
-#[derive(Debug)]
-pub struct PluginRoute {
-    /// The edits, as API commands.
-    pub edits: Vec<api::Command>,
-    /// The decision.
-    pub decision: Decision,
+/// Reads a plugin's file.
+pub(crate) fn read(config: &PluginConfig) -> Result<Vec<u8>, PluginError> {
+    std::fs::read(&config.path).map_err(|e| PluginError::Io {
+        path: config.path.display().to_string(),
+        message: e.to_string(),
+    })
 }
 
 /// A compiled version of a plugin, ready to instantiate per event.
@@ -72,6 +75,8 @@ pub struct Plugin {
     engine: WasmEngine,
     pre: RouterPre<HostState>,
     config: PluginConfig,
+    hash: ContentHash,
+    version: u64,
     label: Arc<str>,
     settings: Arc<Vec<(String, String)>>,
 }
@@ -92,37 +97,67 @@ impl Plugin {
         config: &PluginConfig,
         version: u64,
     ) -> Result<Plugin, PluginError> {
-        let bytes = std::fs::read(&config.path).map_err(|e| PluginError::Io {
-            path: config.path.display().to_string(),
-            message: e.to_string(),
-        })?;
+        let bytes = read(config)?;
         Plugin::from_bytes(engine, config, version, &bytes)
     }
 
-    /// [`Plugin::load`] from the component's bytes.
+    /// [`Plugin::load`] from the file's bytes: a component, or a core
+    /// module with wit-bindgen's component-type section (wrapped here).
     pub fn from_bytes(
         engine: &WasmEngine,
         config: &PluginConfig,
         version: u64,
         bytes: &[u8],
     ) -> Result<Plugin, PluginError> {
-        let invalid = |e: wasmtime::Error| PluginError::Invalid {
+        Plugin::compile(engine, config, version, bytes, None)
+    }
+
+    /// [`Plugin::from_bytes`], keeping compiled code in `cache` (a
+    /// directory) under the content hash of `bytes`.
+    pub fn compile(
+        engine: &WasmEngine,
+        config: &PluginConfig,
+        version: u64,
+        bytes: &[u8],
+        cache: Option<&Path>,
+    ) -> Result<Plugin, PluginError> {
+        let invalid = |message: String| PluginError::Invalid {
             plugin: config.name.clone(),
-            message: format!("{e:#}"),
+            message,
         };
-        let component = Component::new(engine.inner(), bytes).map_err(invalid)?;
+        let hash = content_hash(bytes);
+        let component = compile(engine.inner(), bytes, &hash, cache).map_err(invalid)?;
         let mut linker: Linker<HostState> = Linker::new(engine.inner());
         Router::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
-            .map_err(invalid)?;
-        let pre = RouterPre::new(linker.instantiate_pre(&component).map_err(invalid)?)
-            .map_err(invalid)?;
+            .map_err(|e| invalid(format!("{e:#}")))?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .and_then(RouterPre::new)
+            .map_err(|e| invalid(format!("{e:#}")))?;
         Ok(Plugin {
             engine: engine.clone(),
             pre,
             label: format!("{}@v{version}", config.name).into(),
             settings: Arc::new(config.settings.clone()),
             config: config.clone(),
+            hash,
+            version,
         })
+    }
+
+    /// The version number (1 for the first load, +1 per reload).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The SHA-256 of the file this version was compiled from.
+    pub(crate) fn hash(&self) -> &ContentHash {
+        &self.hash
+    }
+
+    /// The settings this version was loaded with.
+    pub fn config(&self) -> &PluginConfig {
+        &self.config
     }
 
     /// `name@vN`, as logs show it.
@@ -152,12 +187,7 @@ impl Plugin {
         let state = HostState {
             host: host.clone(),
             settings: self.settings.clone(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(self.config.memory)
-                .instances(4)
-                .tables(8)
-                .memories(2)
-                .build(),
+            limits: InstanceLimits::new(self.config.memory),
             label: self.label.clone(),
             call_id: call_id.to_string(),
         };
@@ -177,7 +207,12 @@ impl Plugin {
                 format!("CPU limit of {} ms exceeded", self.config.cpu.as_millis())
             }
             Some(wasmtime::Trap::OutOfFuel) => "fuel exhausted".to_string(),
-            _ => format!("{e:#}"),
+            Some(trap) => format!("trap: {trap}{}", guest_function(&e)),
+            None => match e.downcast_ref::<MemoryLimit>() {
+                Some(limit) => limit.to_string(),
+                // One line: a log line per failure.
+                None => format!("{e:#}").replace('\n', " "),
+            },
         };
         PluginError::Trap {
             plugin: self.label.to_string(),
@@ -191,7 +226,7 @@ impl Plugin {
         &self,
         view: &api::CallView,
         host: &Arc<dyn api::Host>,
-    ) -> Result<PluginRoute, PluginError> {
+    ) -> Result<api::RouteAnswer, PluginError> {
         let mut store = self.store(host, &view.call_id)?;
         let router = self.pre.instantiate(&mut store).map_err(|e| self.trap(e))?;
         let route = router

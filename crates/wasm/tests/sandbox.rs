@@ -3,8 +3,9 @@
 //! a runaway loop or a memory bomb is an error of that call only.
 
 use api::CallView;
+use api::Decision;
 use std::time::{Duration, Instant};
-use wasm::{Decision, Plugin, PluginConfig, PluginError, WasmEngine};
+use wasm::{Plugin, PluginConfig, PluginError, WasmEngine};
 
 mod common;
 use common::*;
@@ -92,6 +93,10 @@ fn a_memory_bomb_hits_the_instance_limit() {
     let p = plugin(&engine, BOMB);
     let e = p.route(&view(), &host()).unwrap_err();
     assert!(matches!(e, PluginError::Trap { .. }), "{e}");
+    assert!(
+        e.to_string().ends_with("memory limit of 4 MiB exceeded"),
+        "{e}"
+    );
     // Others still get their memory.
     let good = plugin(&engine, REJECT_403);
     assert!(good.route(&view(), &host()).is_ok());

@@ -5,6 +5,18 @@
 
 /// A core module in WAT, encoded as a component of the `router` world.
 pub(crate) fn component(body: &str) -> Vec<u8> {
+    wit_component::ComponentEncoder::default()
+        .module(&core_module(body))
+        .expect("module")
+        .validate(true)
+        .encode()
+        .expect("component")
+}
+
+/// A core module in WAT carrying the `router` world's component-type
+/// section, as `cargo build --target wasm32-unknown-unknown` of a
+/// wit-bindgen guest gives it.
+pub(crate) fn core_module(body: &str) -> Vec<u8> {
     let wat = format!(
         r#"(module
   (memory (export "memory") 1)
@@ -33,12 +45,7 @@ pub(crate) fn component(body: &str) -> Vec<u8> {
         wit_component::StringEncoding::UTF8,
     )
     .expect("metadata");
-    wit_component::ComponentEncoder::default()
-        .module(&module)
-        .expect("module")
-        .validate(true)
-        .encode()
-        .expect("component")
+    module
 }
 
 /// `on-invite` answers the route at address 1024: no edits, then the

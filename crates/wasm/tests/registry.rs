@@ -1,0 +1,176 @@
+//! The plugin registry: core modules are wrapped at load, compiled code is
+//! cached on disk by content hash, reloads keep calls on their version and
+//! a bad file keeps the live one, and a plugin that keeps failing is
+//! switched off until a good reload.
+
+use api::{CallView, Decision, Routers};
+use std::path::Path;
+use wasm::{Plugin, PluginConfig, PluginRegistry, Reloaded, WasmEngine};
+
+mod common;
+use common::*;
+
+fn engine() -> WasmEngine {
+    WasmEngine::new(64, 16 * 1024 * 1024).expect("engine")
+}
+
+fn view() -> CallView {
+    CallView::simulated("alice", "1000")
+}
+
+fn config(dir: &Path, name: &str) -> PluginConfig {
+    let mut c = PluginConfig::new(name, dir.join(format!("{name}.wasm")));
+    c.memory = 4 * 1024 * 1024;
+    c
+}
+
+fn decision(registry: &PluginRegistry, name: &str) -> Decision {
+    let router = registry.get(name).expect("enabled");
+    router.route(&view(), &host()).expect("routes").decision
+}
+
+#[test]
+fn a_core_module_with_the_world_is_wrapped_at_load() {
+    let engine = engine();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), "core");
+    let p = Plugin::from_bytes(&engine, &config, 1, &core_module(REJECT_403)).expect("loads");
+    let r = p.route(&view(), &host()).unwrap();
+    assert_eq!(r.decision, Decision::Reject(403, "Forbidden".into()));
+    // Wrapped or not, it imports the host API only.
+    assert!(
+        p.imports().iter().all(|i| i.starts_with("tandem:plugin/")),
+        "{:?}",
+        p.imports()
+    );
+}
+
+#[test]
+fn compiled_code_is_cached_by_content_hash() {
+    let engine = engine();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let config = config(dir.path(), "cached");
+    std::fs::write(&config.path, component(REJECT_403)).unwrap();
+    let registry =
+        PluginRegistry::load(&engine, std::slice::from_ref(&config), Some(&cache)).unwrap();
+    let entries: Vec<_> = std::fs::read_dir(&cache).unwrap().flatten().collect();
+    assert_eq!(entries.len(), 1, "one entry per content");
+    let name = entries[0].file_name().into_string().unwrap();
+    assert!(name.ends_with(".cwasm") && name.len() > 64, "{name}");
+    drop(registry);
+    // A second start loads the cached code and behaves the same.
+    let registry =
+        PluginRegistry::load(&engine, std::slice::from_ref(&config), Some(&cache)).unwrap();
+    assert_eq!(
+        decision(&registry, "cached"),
+        Decision::Reject(403, "Forbidden".into())
+    );
+    // A damaged entry is compiled around, not trusted.
+    std::fs::write(entries[0].path(), b"not compiled code").unwrap();
+    let registry = PluginRegistry::load(&engine, &[config], Some(&cache)).unwrap();
+    assert_eq!(
+        decision(&registry, "cached"),
+        Decision::Reject(403, "Forbidden".into())
+    );
+}
+
+#[test]
+fn reload_keeps_calls_on_their_version_and_a_bad_file_keeps_the_live_one() {
+    let engine = engine();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), "hot");
+    std::fs::write(&config.path, component(REJECT_403)).unwrap();
+    let registry = PluginRegistry::load(&engine, std::slice::from_ref(&config), None).unwrap();
+    let pinned = registry.get("hot").unwrap();
+    assert_eq!(pinned.label(), "hot@v1");
+
+    assert_eq!(registry.reload()[0].1, Ok(Reloaded::Unchanged));
+    std::fs::write(&config.path, component(PASS)).unwrap();
+    assert_eq!(
+        registry.reload()[0].1,
+        Ok(Reloaded::Loaded("hot@v2".into()))
+    );
+    assert_eq!(decision(&registry, "hot"), Decision::Pass);
+    // The call that started on v1 still talks to v1.
+    assert_eq!(
+        pinned.route(&view(), &host()).unwrap().decision,
+        Decision::Reject(403, "Forbidden".into())
+    );
+    assert_eq!(registry.status(), "hot@v1:1,hot@v2:0");
+    drop(pinned);
+    assert_eq!(registry.status(), "hot@v2:0");
+
+    std::fs::write(&config.path, b"\0asm garbage").unwrap();
+    assert!(registry.reload()[0].1.is_err());
+    assert_eq!(registry.get("hot").unwrap().label(), "hot@v2");
+    assert_eq!(decision(&registry, "hot"), Decision::Pass);
+}
+
+#[test]
+fn a_plugin_that_keeps_failing_is_switched_off_until_a_good_reload() {
+    let engine = engine();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), "flaky");
+    config.crash_limit = 3;
+    std::fs::write(&config.path, component(TRAP)).unwrap();
+    let registry = PluginRegistry::load(&engine, std::slice::from_ref(&config), None).unwrap();
+    for _ in 0..3 {
+        let router = registry.get("flaky").expect("still enabled");
+        assert!(router.route(&view(), &host()).is_err());
+    }
+    let e = registry.get("flaky").err().expect("disabled");
+    assert_eq!(
+        e.to_string(),
+        "plugin `flaky@v1` is disabled after repeated failures"
+    );
+    assert_eq!(registry.status(), "flaky@v1:0,flaky:disabled");
+    // The same file again does not bring it back…
+    assert_eq!(registry.reload()[0].1, Ok(Reloaded::Unchanged));
+    assert!(registry.get("flaky").is_err());
+    // …a good new version does.
+    std::fs::write(&config.path, component(PASS)).unwrap();
+    assert_eq!(
+        registry.reload()[0].1,
+        Ok(Reloaded::Loaded("flaky@v2".into()))
+    );
+    assert_eq!(decision(&registry, "flaky"), Decision::Pass);
+}
+
+#[test]
+fn successes_reset_the_failure_count() {
+    let engine = engine();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), "mixed");
+    config.crash_limit = 2;
+    std::fs::write(&config.path, component(TRAP)).unwrap();
+    let registry = PluginRegistry::load(&engine, std::slice::from_ref(&config), None).unwrap();
+    assert!(
+        registry
+            .get("mixed")
+            .unwrap()
+            .route(&view(), &host())
+            .is_err()
+    );
+    std::fs::write(&config.path, component(PASS)).unwrap();
+    registry.reload();
+    assert_eq!(decision(&registry, "mixed"), Decision::Pass);
+    std::fs::write(&config.path, component(TRAP)).unwrap();
+    registry.reload();
+    assert!(
+        registry
+            .get("mixed")
+            .unwrap()
+            .route(&view(), &host())
+            .is_err()
+    );
+    assert!(registry.get("mixed").is_ok(), "one failure after a success");
+}
+
+#[test]
+fn unknown_plugins_are_named() {
+    let engine = engine();
+    let registry = PluginRegistry::load(&engine, &[], None).unwrap();
+    let e = registry.get("nope").err().unwrap();
+    assert_eq!(e.to_string(), "no plugin named `nope`");
+}
