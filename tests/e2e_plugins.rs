@@ -470,3 +470,39 @@ fn a_plugin_reload_during_live_calls_drops_none() {
     assert_eq!(invites[CALLS as usize].header("X-Normalised"), Some("1"));
     tandem.assert_idle(Duration::from_secs(10));
 }
+
+#[test]
+fn a_listener_picks_its_own_chain() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut callee = uas("uas.xml", 2).spawn();
+    let trunk = format!("udp:127.0.0.1:{}", support::free_port());
+    let toml = config(dir.path())
+        .route("", &[callee.target()])
+        .plugin("tagger", &built("misbehave"), &[], &[])
+        .toml();
+    // `[dialplan.listener]` before the plugin tables (their settings take
+    // every key after them).
+    let toml =
+        format!("[[dialplan.listener]]\nlisten = {trunk:?}\nplugins = [\"tagger\"]\n\n{toml}");
+    let tandem = Tandem::builder()
+        .config(&toml)
+        .listen(&["udp:127.0.0.1:0", &trunk])
+        .start();
+    // The first listener: no chain, the static route.
+    call_ok(&tandem, "1000");
+    // The trunk listener: the plugin first.
+    let trunk_addr: std::net::SocketAddr = trunk["udp:".len()..].parse().expect("addr");
+    Sipp::client("uac.xml", trunk_addr)
+        .transport(UDP)
+        .args(&["-s", "1001", "-d", "200"])
+        .timeout(Duration::from_secs(20))
+        .run()
+        .assert_success();
+    let run = callee.wait();
+    run.assert_success();
+    let invites = invites(&run);
+    assert_eq!(invites.len(), 2);
+    assert_eq!(invites[0].header("X-Misbehave"), None);
+    assert_eq!(invites[1].header("X-Misbehave"), Some("no"));
+    tandem.assert_idle(Duration::from_secs(10));
+}

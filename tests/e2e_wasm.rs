@@ -26,8 +26,6 @@ fn start(dir: &Path, plugins: &[(&str, &str)], handler: &str) -> Tandem {
             path.display().to_string()
         ));
     }
-    // `[dialplan]` after the plugin tables would be read as part of the
-    // last one's settings: put it first.
     let toml = format!("[dialplan]\nplugin = {handler:?}\n\n{toml}");
     Tandem::with_config(&toml)
 }

@@ -1,8 +1,8 @@
 //! Routers in front of a dial plan: each router of the chain answers in
 //! turn; `pass` hands the call, with the router's edits applied, to the
 //! next; after the last comes the dial plan (`then`) or, with none, the
-//! static routes. Which chain a call takes can depend on the dialled
-//! user's prefix.
+//! static routes. Which chain a call takes can depend on the listener it
+//! arrived on or on the dialled user's prefix.
 
 use crate::command::{Command, DialRequest, DialTarget, ScriptError};
 use crate::host::{CallHandler, HandlerError, Host, ScriptRun};
@@ -44,6 +44,8 @@ pub struct RouterChain {
     default: Vec<String>,
     /// (prefix, chain), longest prefix first.
     by_prefix: Vec<(String, Vec<String>)>,
+    /// (listener, chain): calls arriving on that listener.
+    by_listener: Vec<(String, Vec<String>)>,
     then: Option<Arc<dyn CallHandler>>,
     on_error: OnError,
 }
@@ -73,6 +75,7 @@ impl RouterChain {
             host,
             default,
             by_prefix: Vec::new(),
+            by_listener: Vec::new(),
             then,
             on_error,
         }
@@ -87,10 +90,22 @@ impl RouterChain {
         self
     }
 
-    fn chain_for(&self, user: &str) -> &[String] {
+    /// Calls arriving on `listener` (`udp:IP:PORT`, as in
+    /// [`CallView::listener`]) ask `chain`, whatever their prefix.
+    pub fn with_listener(mut self, listener: &str, chain: Vec<String>) -> RouterChain {
+        self.by_listener.push((listener.to_string(), chain));
+        self
+    }
+
+    /// The chain of a call: by listener, else by the longest prefix of the
+    /// dialled user, else the default one.
+    fn chain_for(&self, view: &CallView) -> &[String] {
+        if let Some((_, chain)) = self.by_listener.iter().find(|(l, _)| *l == view.listener) {
+            return chain;
+        }
         self.by_prefix
             .iter()
-            .find(|(prefix, _)| user.starts_with(prefix.as_str()))
+            .find(|(prefix, _)| view.user.starts_with(prefix.as_str()))
             .map(|(_, chain)| chain.as_slice())
             .unwrap_or(&self.default)
     }
@@ -110,7 +125,7 @@ type Pinned = (String, Result<Arc<dyn Router>, RouterError>);
 impl CallHandler for RouterChain {
     fn start(&self, view: CallView, link: CallLink) -> Result<(String, ScriptRun), HandlerError> {
         let pinned: Vec<Pinned> = self
-            .chain_for(&view.user)
+            .chain_for(&view)
             .iter()
             .map(|name| (name.clone(), self.routers.get(name)))
             .collect();

@@ -85,6 +85,14 @@ impl CallView {
                 self.user = uri_user(uri).to_string();
                 self.ruri = uri.clone();
             }
+            Command::SetVar { name, value } => match value {
+                Some(v) => {
+                    self.vars.insert(name.clone(), v.clone());
+                }
+                None => {
+                    self.vars.remove(name);
+                }
+            },
             Command::SetFrom { user, name } => {
                 if let Some(user) = user {
                     self.from = with_user(&self.from, user);
@@ -101,8 +109,14 @@ impl CallView {
 
 /// The user part of a `sip:user@host` URI ("" if none).
 fn uri_user(uri: &str) -> &str {
-    let rest = uri.split_once(':').map(|(_, rest)| rest).unwrap_or(uri);
-    match rest.split_once('@') {
+    let Some((scheme, rest)) = uri.split_once(':') else {
+        return "";
+    };
+    if scheme.eq_ignore_ascii_case("tel") {
+        // tel:+4930123;phone-context=…: the number is the user.
+        return rest.split(';').next().unwrap_or(rest);
+    }
+    match rest.rsplit_once('@') {
         Some((user, _)) => user.split(';').next().unwrap_or(user),
         None => "",
     }
@@ -142,6 +156,10 @@ mod tests {
         view.apply(&Command::RemoveHeader {
             name: "Max-Forwards".into(),
         });
+        view.apply(&Command::SetVar {
+            name: "account".into(),
+            value: Some(crate::Value::Str("acme".into())),
+        });
         assert_eq!(view.user, "+49301234");
         assert_eq!(view.ruri, "sip:+49301234@10.0.0.1:5080");
         assert_eq!(view.from, "sip:+4930999@127.0.0.1");
@@ -151,6 +169,10 @@ mod tests {
         );
         assert_eq!(view.headers("X-A"), vec!["2"]);
         assert_eq!(view.header("Max-Forwards"), None);
+        assert_eq!(
+            view.vars.get("account"),
+            Some(&crate::Value::Str("acme".into()))
+        );
     }
 
     #[test]
@@ -158,6 +180,7 @@ mod tests {
         assert_eq!(uri_user("sip:1000@h;transport=tcp"), "1000");
         assert_eq!(uri_user("sip:1000;npdi@h"), "1000");
         assert_eq!(uri_user("sip:h"), "");
+        assert_eq!(uri_user("tel:+4930123;phone-context=x"), "+4930123");
         assert_eq!(with_user("sip:h:5060", "bob"), "sip:bob@h:5060");
     }
 }

@@ -175,6 +175,100 @@ pub fn user(user: &str) -> Result<(), ApiError> {
     }
 }
 
+/// Longest ring time a dial may ask for.
+pub const MAX_DIAL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Seconds from a script as a duration, clamped to `max` (positive and
+/// finite only): `Duration::from_secs_f64` panics on huge values.
+pub fn seconds(secs: f64, max: std::time::Duration) -> Option<std::time::Duration> {
+    (secs > 0.0 && secs.is_finite())
+        .then(|| std::time::Duration::from_secs_f64(secs.min(max.as_secs_f64())))
+}
+
+/// Checks a per-call variable: a name without line breaks, and a string
+/// value without them either.
+pub fn var(name: &str, value: Option<&crate::Value>) -> Result<(), ApiError> {
+    if name.is_empty() {
+        return Err(ApiError::BadValue("variable name".into()));
+    }
+    self::value("variable name", name)?;
+    if let Some(crate::Value::Str(s)) = value {
+        self::value(name, s)?;
+    }
+    Ok(())
+}
+
+/// Checks a B-leg edit however it was made (a Lua method, a plugin's
+/// answer, a script's change to that answer): the same rules for all.
+/// Other commands pass.
+pub fn edit(edit: &crate::Command) -> Result<(), ApiError> {
+    use crate::Command;
+    match edit {
+        Command::SetHeader { name, value } | Command::AddHeader { name, value } => {
+            editable_header(name)?;
+            self::value(name, value)
+        }
+        Command::RemoveHeader { name } => editable_header(name).map(|_| ()),
+        Command::SetRuri { uri } => self::uri(uri),
+        Command::SetFrom { user, name } => {
+            if let Some(u) = user {
+                self::user(u)?;
+            }
+            match name {
+                Some(n) => display_name(n),
+                None => Ok(()),
+            }
+        }
+        Command::SetVar { name, value } => var(name, value.as_ref()),
+        _ => Ok(()),
+    }
+}
+
+/// [`edit`], giving back the edit with canonical header names (compact
+/// forms expanded), as the core expects them.
+pub fn checked_edit(edit: crate::Command) -> Result<crate::Command, ApiError> {
+    use crate::Command;
+    let edit = match edit {
+        Command::SetHeader { name, value } => Command::SetHeader {
+            name: editable_header(&name)?.to_string(),
+            value,
+        },
+        Command::AddHeader { name, value } => Command::AddHeader {
+            name: editable_header(&name)?.to_string(),
+            value,
+        },
+        Command::RemoveHeader { name } => Command::RemoveHeader {
+            name: editable_header(&name)?.to_string(),
+        },
+        other => other,
+    };
+    self::edit(&edit)?;
+    Ok(edit)
+}
+
+/// Checks a dial however it was made: targets, headers, and a ring time
+/// of at most [`MAX_DIAL_TIMEOUT`].
+pub fn dial_request(request: &crate::DialRequest) -> Result<(), ApiError> {
+    for t in &request.targets {
+        dial_target(&t.uri)?;
+        for (n, v) in &t.headers {
+            editable_header(n)?;
+            self::value(n, v)?;
+        }
+    }
+    for (n, v) in &request.headers {
+        editable_header(n)?;
+        self::value(n, v)?;
+    }
+    match request.timeout {
+        Some(t) if t > MAX_DIAL_TIMEOUT => Err(ApiError::BadOption(format!(
+            "timeout above {} s",
+            MAX_DIAL_TIMEOUT.as_secs()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn is_token_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
 }
@@ -182,6 +276,64 @@ fn is_token_char(b: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn huge_seconds_are_clamped_not_a_panic() {
+        let max = std::time::Duration::from_secs(60);
+        assert_eq!(seconds(1e300, max), Some(max));
+        assert_eq!(seconds(f64::NAN, max), None);
+        assert_eq!(seconds(-1.0, max), None);
+        assert_eq!(
+            seconds(1.5, max),
+            Some(std::time::Duration::from_millis(1500))
+        );
+    }
+
+    #[test]
+    fn edits_are_checked_alike() {
+        use crate::{Command, Value};
+        assert!(
+            edit(&Command::SetVar {
+                name: "a".into(),
+                value: Some(Value::Str("x\r\nVia: y".into()))
+            })
+            .is_err()
+        );
+        assert!(
+            edit(&Command::SetVar {
+                name: "".into(),
+                value: None
+            })
+            .is_err()
+        );
+        assert!(
+            edit(&Command::SetHeader {
+                name: "Via".into(),
+                value: "x".into()
+            })
+            .is_err()
+        );
+        assert!(
+            edit(&Command::SetFrom {
+                user: Some("a b".into()),
+                name: None
+            })
+            .is_err()
+        );
+        assert!(
+            edit(&Command::SetRuri {
+                uri: "http://x".into()
+            })
+            .is_err()
+        );
+        assert!(
+            edit(&Command::AddHeader {
+                name: "X-A".into(),
+                value: "1".into()
+            })
+            .is_ok()
+        );
+    }
 
     #[test]
     fn managed_headers_are_refused_in_any_case_and_form() {

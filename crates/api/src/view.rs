@@ -27,10 +27,15 @@ pub struct CallView {
     pub source_port: u16,
     /// `udp` or `tcp`.
     pub transport: String,
+    /// The listener the INVITE arrived on, as configured: `udp:IP:PORT`.
+    pub listener: String,
     /// The user the caller authenticated as (`None`: not authenticated).
     pub auth_user: Option<String>,
     /// Every header, in order, as (canonical name, value).
     pub headers: Vec<(String, String)>,
+    /// Per-call variables set before the dial plan ran (by plugins of a
+    /// chain); a Lua script starts with them in `call.vars`.
+    pub vars: std::collections::BTreeMap<String, crate::Value>,
 }
 
 impl CallView {
@@ -69,7 +74,9 @@ impl CallView {
             source_ip: IpAddr::from([127, 0, 0, 1]),
             source_port: 5060,
             transport: "udp".to_string(),
+            listener: "udp:127.0.0.1:5060".to_string(),
             auth_user: None,
+            vars: Default::default(),
             headers: vec![
                 (
                     "Via".into(),

@@ -33,7 +33,13 @@ pub(crate) fn call_view(request: &Message, source: &Source) -> CallView {
         source_ip: source.remote.ip(),
         source_port: source.remote.port(),
         transport: source.kind.as_str().to_ascii_lowercase(),
+        listener: format!(
+            "{}:{}",
+            source.kind.as_str().to_ascii_lowercase(),
+            source.local
+        ),
         auth_user: None,
+        vars: Default::default(),
         headers: request
             .headers
             .iter()

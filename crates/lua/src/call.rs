@@ -7,10 +7,6 @@ use api::{CallLink, CallView, Command, DialMode, DialRequest, DialTarget};
 use mlua::{MetaMethod, Table, UserData, UserDataFields, UserDataMethods, Value};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-/// Longest ring time a dial may ask for.
-const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 
 fn err(e: impl std::fmt::Display) -> mlua::Error {
     mlua::Error::RuntimeError(e.to_string())
@@ -24,22 +20,46 @@ pub(crate) struct LuaCall {
     version: Arc<str>,
     /// Plugin versions this call routed through (`tandem.plugin`).
     pinned: Mutex<Vec<Arc<dyn api::Router>>>,
+    /// Plugin routes asked so far (bounded: each may take the plugin's CPU
+    /// limit, outside the script's instruction budget).
+    routes: std::sync::atomic::AtomicU32,
 }
+
+/// Most plugin routes one call may ask for.
+pub(crate) const MAX_ROUTES_PER_CALL: u32 = 8;
 
 impl LuaCall {
     pub(crate) fn new(view: Arc<CallView>, link: CallLink, version: Arc<str>) -> LuaCall {
         LuaCall {
-            view,
             link,
-            vars: Arc::default(),
+            vars: Arc::new(Mutex::new(view.vars.clone())),
+            view,
             version,
             pinned: Mutex::new(Vec::new()),
+            routes: std::sync::atomic::AtomicU32::new(0),
         }
     }
 
     /// The caller's INVITE.
     pub(crate) fn view(&self) -> &CallView {
         &self.view
+    }
+
+    /// Counts a plugin route; false past [`MAX_ROUTES_PER_CALL`].
+    pub(crate) fn count_route(&self) -> bool {
+        self.routes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            < MAX_ROUTES_PER_CALL
+    }
+
+    /// Applies an edit to the script's copy of the variables (the call
+    /// gets the command too).
+    pub(crate) fn note_var(&self, name: &str, value: Option<&api::Value>) {
+        let mut map = self.vars.lock().unwrap_or_else(|p| p.into_inner());
+        match value {
+            Some(v) => map.insert(name.to_string(), v.clone()),
+            None => map.remove(name),
+        };
     }
 
     /// Keeps a plugin version this call routed through.
@@ -131,6 +151,7 @@ impl UserData for LuaCall {
         fields.add_field_method_get("source_port", |_, c| Ok(c.view.source_port));
         fields.add_field_method_get("transport", |_, c| Ok(c.view.transport.clone()));
         fields.add_field_method_get("auth_user", |_, c| Ok(c.view.auth_user.clone()));
+        fields.add_field_method_get("listener", |_, c| Ok(c.view.listener.clone()));
         fields.add_field_method_get("version", |_, c| Ok(c.version.to_string()));
         fields.add_field_method_get("vars", |_, c| {
             Ok(Vars {
@@ -224,15 +245,20 @@ impl UserData for LuaCall {
             }
         });
         methods.add_async_method("apply", |lua, c, answer: Table| {
-            let read = crate::plugin::read_answer(&c, &answer);
+            // The edits go out at once, in order; only a dial waits.
+            let played = crate::plugin::read_answer(&c, &answer).map(|(edits, apply)| {
+                for edit in edits {
+                    if let Command::SetVar { name, value } = &edit {
+                        c.note_var(name, value.as_ref());
+                    }
+                    c.send(edit);
+                }
+                apply
+            });
             let link = c.link.clone();
             let call_id = c.view.call_id.clone();
             async move {
-                let (edits, apply) = read.map_err(err)?;
-                for edit in edits {
-                    let _ = link.send(edit);
-                }
-                match apply {
+                match played.map_err(err)? {
                     crate::plugin::Apply::Dial(request, router) => {
                         let r = link.dial(request).await;
                         if let Some(router) = router
@@ -374,7 +400,7 @@ fn apply_options(req: &mut DialRequest, t: &Table, from_route: bool) -> Result<(
                         "dial: timeout must be positive seconds, got {secs}"
                     ));
                 }
-                req.timeout = Some(Duration::from_secs_f64(secs).min(MAX_TIMEOUT));
+                req.timeout = validate::seconds(secs, validate::MAX_DIAL_TIMEOUT);
             }
             ("headers", Value::Table(h)) => req.headers = headers(&h)?,
             ("media", Value::String(s)) => {
@@ -419,7 +445,7 @@ mod tests {
         .unwrap();
         assert_eq!(r.targets.len(), 2);
         assert_eq!(r.mode, DialMode::Parallel);
-        assert_eq!(r.timeout, Some(Duration::from_secs(5)));
+        assert_eq!(r.timeout, Some(std::time::Duration::from_secs(5)));
         assert_eq!(r.headers, vec![("X-A".to_string(), "1".to_string())]);
         assert_eq!(r.targets[1].headers[0].0, "X-B");
         let route = dial_request(

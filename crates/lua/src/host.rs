@@ -10,6 +10,8 @@ use std::time::Duration;
 /// Default and largest timeout of `tandem.http`.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
 const HTTP_TIMEOUT_MAX: Duration = Duration::from_secs(60);
+/// Longest time-to-live of a key-value entry (a year).
+const KV_TTL_MAX: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Fills the `tandem` table.
 pub(crate) fn install(lua: &Lua, tandem: &Table, host: Arc<dyn Host>) -> mlua::Result<()> {
@@ -40,7 +42,7 @@ pub(crate) fn install(lua: &Lua, tandem: &Table, host: Arc<dyn Host>) -> mlua::R
         "set",
         lua.create_function(move |_, (key, value, ttl): (String, Value, Option<f64>)| {
             let ttl = match ttl {
-                Some(t) if t > 0.0 && t.is_finite() => Some(Duration::from_secs_f64(t)),
+                Some(t) if t > 0.0 && t.is_finite() => api::validate::seconds(t, KV_TTL_MAX),
                 Some(t) if t <= 0.0 || !t.is_finite() => {
                     return Err(mlua::Error::RuntimeError(format!(
                         "tandem.kv.set: ttl must be a positive number of seconds, got {t}"
@@ -187,7 +189,9 @@ fn http_request(req: &Table) -> Result<HttpRequest, String> {
         .get::<Option<f64>>("timeout")
         .map_err(|e| e.to_string())?
     {
-        Some(t) if t > 0.0 && t.is_finite() => Duration::from_secs_f64(t).min(HTTP_TIMEOUT_MAX),
+        Some(t) if t > 0.0 && t.is_finite() => {
+            api::validate::seconds(t, HTTP_TIMEOUT_MAX).unwrap_or(HTTP_TIMEOUT)
+        }
         Some(t) => return Err(format!("timeout must be positive seconds, got {t}")),
         None => HTTP_TIMEOUT,
     };

@@ -41,6 +41,12 @@ impl UserData for PluginHandle {
             let call = call
                 .borrow::<LuaCall>()
                 .map_err(|_| err("plugin:route(call): the argument must be the call"))?;
+            if !call.count_route() {
+                return Err(err(format!(
+                    "plugin:route: at most {} plugin routes per call",
+                    crate::call::MAX_ROUTES_PER_CALL
+                )));
+            }
             let routed = p
                 .host
                 .plugin(&p.name)
@@ -167,46 +173,42 @@ fn edit_command(t: &Table) -> Result<Command, String> {
         t.get::<Option<String>>(k)
             .map_err(|e| format!("edit `{k}`: {e}"))
     };
-    let e = |e: api::ApiError| e.to_string();
-    Ok(match text("op")?.as_str() {
-        "set_header" => {
-            let (name, value) = validate::header(&text("name")?, text("value")?).map_err(e)?;
-            Command::SetHeader { name, value }
-        }
-        "add_header" => {
-            let (name, value) = validate::header(&text("name")?, text("value")?).map_err(e)?;
-            Command::AddHeader { name, value }
-        }
-        "remove_header" => Command::RemoveHeader {
-            name: validate::editable_header(&text("name")?)
-                .map_err(e)?
-                .to_string(),
+    let edit = match text("op")?.as_str() {
+        "set_header" => Command::SetHeader {
+            name: text("name")?,
+            value: text("value")?,
         },
-        "set_ruri" => {
-            let uri = text("uri")?;
-            validate::uri(&uri).map_err(e)?;
-            Command::SetRuri { uri }
-        }
-        "set_from" => {
-            let user = optional("user")?;
-            if let Some(u) = &user {
-                validate::user(u).map_err(e)?;
-            }
-            let name = optional("name")?;
-            if let Some(n) = &name {
-                validate::display_name(n).map_err(e)?;
-            }
-            Command::SetFrom { user, name }
-        }
+        "add_header" => Command::AddHeader {
+            name: text("name")?,
+            value: text("value")?,
+        },
+        "remove_header" => Command::RemoveHeader {
+            name: text("name")?,
+        },
+        "set_ruri" => Command::SetRuri { uri: text("uri")? },
+        "set_from" => Command::SetFrom {
+            user: optional("user")?,
+            name: optional("name")?,
+        },
         "set_var" => {
             let value: Value = t.get("value").map_err(|e| e.to_string())?;
+            let value = match value {
+                Value::Nil => None,
+                v => Some(from_lua_value(&v).ok_or_else(|| {
+                    format!(
+                        "set_var: a variable holds a string, number or boolean, not a {}",
+                        v.type_name()
+                    )
+                })?),
+            };
             Command::SetVar {
                 name: text("name")?,
-                value: from_lua_value(&value),
+                value,
             }
         }
         other => return Err(format!("unknown edit op `{other}`")),
-    })
+    };
+    validate::checked_edit(edit).map_err(|e| e.to_string())
 }
 
 /// What `call:apply(answer)` plays: the edits, then the decision.

@@ -89,6 +89,17 @@ fn default_crash_limit() -> u32 {
     20
 }
 
+/// One `[[dialplan.listener]]` entry: the plugin chain for calls that
+/// arrive on a listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListenerChain {
+    /// One of `listen`, e.g. `udp:127.0.0.1:5070`.
+    pub(crate) listen: String,
+    /// Plugins asked in order.
+    pub(crate) plugins: Vec<String>,
+}
+
 /// One `[[dialplan.prefix]]` entry: the plugin chain for calls to a
 /// prefix.
 #[derive(Debug, Clone, Deserialize)]
@@ -129,6 +140,8 @@ pub(crate) struct DialplanConfig {
     pub(crate) plugins: Vec<String>,
     /// Other chains by dialled-user prefix (`[[dialplan.prefix]]`).
     pub(crate) prefix: Vec<PrefixChain>,
+    /// Other chains by listener (`[[dialplan.listener]]`).
+    pub(crate) listener: Vec<ListenerChain>,
     /// A plugin's failure: `reject` (500), `next`, or `static`.
     pub(crate) on_plugin_error: String,
 }
@@ -144,6 +157,7 @@ impl Default for DialplanConfig {
             plugin: None,
             plugins: Vec::new(),
             prefix: Vec::new(),
+            listener: Vec::new(),
             on_plugin_error: "reject".into(),
         }
     }
@@ -386,6 +400,8 @@ pub(crate) struct Chains {
     pub(crate) default: Vec<String>,
     /// By dialled-user prefix.
     pub(crate) by_prefix: Vec<(String, Vec<String>)>,
+    /// By listener (`udp:IP:PORT`).
+    pub(crate) by_listener: Vec<(String, Vec<String>)>,
     /// What a failing plugin does to the call.
     pub(crate) on_error: Option<api::OnError>,
 }
@@ -393,7 +409,7 @@ pub(crate) struct Chains {
 impl Chains {
     /// True when no call asks a plugin first.
     pub(crate) fn is_empty(&self) -> bool {
-        self.default.is_empty() && self.by_prefix.is_empty()
+        self.default.is_empty() && self.by_prefix.is_empty() && self.by_listener.is_empty()
     }
 }
 
@@ -590,14 +606,29 @@ impl Config {
             {
                 errors.push(format!("plugins: `{}` is defined twice", p.name));
             }
+            let name_ok = !p.name.is_empty()
+                && p.name.len() <= 64
+                && p.name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !name_ok {
+                errors.push(format!(
+                    "plugins: name `{}` must be 1-64 letters, digits, `-` or `_`",
+                    p.name
+                ));
+            }
             if p.memory_mb == 0 || p.memory_mb > 4096 {
                 errors.push(format!("plugins `{}`: memory_mb must be 1-4096", p.name));
+            }
+            if p.cpu_ms == 0 || p.cpu_ms > 1000 {
+                // Each event holds a runtime thread for up to this long.
+                errors.push(format!("plugins `{}`: cpu_ms must be 1-1000", p.name));
             }
             plugins.push(wasm::PluginConfig {
                 name: p.name.clone(),
                 path: p.path.clone(),
                 memory: p.memory_mb.max(1).saturating_mul(1024 * 1024),
-                cpu: Duration::from_millis(p.cpu_ms.max(1)),
+                cpu: Duration::from_millis(p.cpu_ms.clamp(1, 1000)),
                 fuel: (p.fuel > 0).then_some(p.fuel),
                 settings: p.settings.clone().into_iter().collect(),
                 crash_limit: p.crash_limit,
@@ -610,8 +641,31 @@ impl Config {
                 .iter()
                 .map(|c| (c.prefix.clone(), c.plugins.clone()))
                 .collect(),
+            by_listener: Vec::new(),
             on_error: api::OnError::parse(&d.on_plugin_error),
         };
+        let mut seen = std::collections::BTreeSet::new();
+        for (prefix, names) in &chains.by_prefix {
+            if prefix.is_empty() {
+                errors.push(
+                    "dialplan.prefix: an empty prefix is the default chain; use plugins".into(),
+                );
+            }
+            if !seen.insert(prefix.as_str()) {
+                errors.push(format!("dialplan.prefix `{prefix}` is given twice"));
+            }
+            if names.is_empty() {
+                errors.push(format!("dialplan.prefix `{prefix}` has no plugins"));
+            }
+        }
+        for l in &d.listener {
+            if l.plugins.is_empty() {
+                errors.push(format!("dialplan.listener `{}` has no plugins", l.listen));
+            }
+        }
+        if self.wasm.instances == 0 {
+            errors.push("wasm.instances must be at least 1".into());
+        }
         if let Some(name) = &d.plugin {
             if !chains.default.is_empty() {
                 errors.push("dialplan: set plugin or plugins, not both".into());
@@ -624,10 +678,27 @@ impl Config {
                 d.on_plugin_error
             ));
         }
+        for l in &d.listener {
+            match l.listen.parse::<Listen>() {
+                Ok(parsed) if parsed.addr.port() == 0 => errors.push(format!(
+                    "dialplan.listener `{}` needs a fixed port",
+                    l.listen
+                )),
+                Ok(parsed) if listen.contains(&parsed) => chains
+                    .by_listener
+                    .push((parsed.to_string(), l.plugins.clone())),
+                Ok(_) => errors.push(format!(
+                    "dialplan.listener `{}` is not one of listen",
+                    l.listen
+                )),
+                Err(e) => errors.push(format!("dialplan.listener `{}`: {e}", l.listen)),
+            }
+        }
         let named = chains
             .default
             .iter()
-            .chain(chains.by_prefix.iter().flat_map(|(_, c)| c.iter()));
+            .chain(chains.by_prefix.iter().flat_map(|(_, c)| c.iter()))
+            .chain(chains.by_listener.iter().flat_map(|(_, c)| c.iter()));
         for name in named {
             if !plugins.iter().any(|p| &p.name == name) {
                 errors.push(format!("dialplan: plugin `{name}` is not in [[plugins]]"));

@@ -89,6 +89,16 @@ fn main() -> ExitCode {
     let host: Arc<dyn api::Host> = core_host.clone();
     // The tools run scripts with the limits of the configured dial plan.
     let limits = settings.dialplan_limits;
+    // The tools offer a script the configured plugins too.
+    if cli.command.is_some() && !settings.plugins.is_empty() {
+        match runtime.block_on(load_plugins(&settings)) {
+            Ok(plugins) => core_host.set_plugins(plugins),
+            Err(e) => {
+                eprintln!("tandem: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     match &cli.command {
         Some(cli::Command::Check { file }) => {
             let _guard = runtime.enter();
@@ -186,6 +196,9 @@ async fn run(settings: config::Settings, core_host: Arc<b2bua::CoreHost>) -> any
         for (prefix, names) in &chains.by_prefix {
             chain = chain.with_prefix(prefix, names.clone());
         }
+        for (listener, names) in &chains.by_listener {
+            chain = chain.with_listener(listener, names.clone());
+        }
         handler = Some(Arc::new(chain));
     }
     let _stats =
@@ -203,8 +216,11 @@ async fn load_plugins(settings: &config::Settings) -> anyhow::Result<Arc<wasm::P
     let instances = settings.wasm_instances;
     tokio::task::spawn_blocking(move || {
         let max_memory = configs.iter().map(|c| c.memory).max().unwrap_or(1 << 20);
-        let engine =
-            wasm::WasmEngine::new(instances, max_memory).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let engine = match configs.iter().any(|c| c.fuel.is_some()) {
+            true => wasm::WasmEngine::with_fuel(instances, max_memory),
+            false => wasm::WasmEngine::new(instances, max_memory),
+        }
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
         let registry = wasm::PluginRegistry::load(&engine, &configs, cache.as_deref())
             .map_err(|e| anyhow::anyhow!("plugin: {e}"))?;
         Ok(Arc::new(registry))
@@ -256,6 +272,9 @@ impl Signals {
                         }
                         if let Some(plugins) = plugins {
                             plugins.reload_and_log();
+                            // An explicit reload also gives switched-off
+                            // plugins another chance.
+                            plugins.reenable();
                         }
                     });
                 }

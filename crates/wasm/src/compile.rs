@@ -89,31 +89,71 @@ fn entry_name(engine: &Engine, hash: &ContentHash) -> String {
     name
 }
 
-/// Writes compiled code next to its final name and renames it into place,
-/// so a reader never sees half a file.
-fn store_precompiled(component: &Component, path: &Path) -> Result<(), String> {
-    let code = component.serialize().map_err(|e| format!("{e:#}"))?;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+/// Refuses a cache directory that others could write to: Tandem runs
+/// what it finds there.
+fn check_private(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| e.to_string())?;
     }
-    let tmp: PathBuf = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, code).map_err(|e| e.to_string())?;
-    std::fs::rename(&tmp, path).map_err(|e| e.to_string())
+    let meta = std::fs::metadata(dir).map_err(|e| e.to_string())?;
+    if meta.uid() != rustix::process::getuid().as_raw() {
+        return Err("owned by another user".into());
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err("writable by group or others".into());
+    }
+    Ok(())
+}
+
+/// Writes compiled code under a unique temporary name and renames it into
+/// place, so a reader never sees half a file. The file starts with the
+/// SHA-256 of the code, checked before the code is trusted.
+fn store_precompiled(component: &Component, path: &Path) -> Result<(), String> {
+    use std::io::Write;
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let dir = path.parent().ok_or("no cache directory")?;
+    check_private(dir)?;
+    let code = component.serialize().map_err(|e| format!("{e:#}"))?;
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp: PathBuf = dir.join(format!(".tmp-{}-{n}", std::process::id()));
+    let written = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(&content_hash(&code))?;
+        file.write_all(&code)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.map_err(|e| e.to_string())
 }
 
 /// Loads code this process (or an earlier one) compiled into the cache.
 #[allow(unsafe_code)]
 fn load_precompiled(engine: &Engine, path: &Path) -> Result<Component, String> {
+    check_private(path.parent().ok_or("no cache directory")?)?;
     // Read, not mapped: a mapped file that someone truncates later would
     // bring the process down (SIGBUS) under a live call.
-    let code = std::fs::read(path).map_err(|e| e.to_string())?;
+    let file = std::fs::read(path).map_err(|e| e.to_string())?;
+    let (sum, code) = file
+        .split_at_checked(32)
+        .ok_or_else(|| "truncated entry".to_string())?;
+    if sum != content_hash(code) {
+        return Err("checksum mismatch".into());
+    }
     // SAFETY: wasmtime runs deserialized code as it is, so the bytes must
     // come from `Component::serialize` of a compatible engine. Only
-    // Tandem writes the cache directory (operations.md: it must be as
-    // trusted as the binary); the name carries the content hash and the
-    // engine's compatibility hash, and wasmtime checks its own version
-    // and settings header before using the code.
-    unsafe { Component::deserialize(engine, &code) }.map_err(|e| format!("{e:#}"))
+    // Tandem writes the cache directory (checked: private to our user);
+    // the checksum above proves the bytes are the ones it wrote, the name
+    // carries the content hash and the engine's compatibility hash, and
+    // wasmtime checks its own version and settings header before use.
+    unsafe { Component::deserialize(engine, code) }.map_err(|e| format!("{e:#}"))
 }
 
 #[cfg(test)]

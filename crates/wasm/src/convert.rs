@@ -41,67 +41,59 @@ pub(crate) fn dial_result(r: &api::DialResult) -> wit::DialResult {
     }
 }
 
-fn header(h: wit::Header) -> Result<(String, String), String> {
-    validate::header(&h.name, h.value).map_err(|e| e.to_string())
+fn headers(list: Vec<wit::Header>) -> Vec<(String, String)> {
+    list.into_iter().map(|h| (h.name, h.value)).collect()
 }
 
-fn headers(list: Vec<wit::Header>) -> Result<Vec<(String, String)>, String> {
-    list.into_iter().map(header).collect()
+/// A WIT value as an API value.
+pub(crate) fn value(v: wit::Value) -> api::Value {
+    match v {
+        wit::Value::Str(s) => api::Value::Str(s),
+        wit::Value::Int(i) => api::Value::Int(i),
+        wit::Value::Num(n) => api::Value::Num(n),
+        wit::Value::Boolean(b) => api::Value::Bool(b),
+    }
 }
 
 fn edit(e: wit::Edit) -> Result<api::Command, String> {
-    Ok(match e {
-        wit::Edit::SetHeader(h) => {
-            let (name, value) = header(h)?;
-            api::Command::SetHeader { name, value }
-        }
-        wit::Edit::AddHeader(h) => {
-            let (name, value) = header(h)?;
-            api::Command::AddHeader { name, value }
-        }
-        wit::Edit::RemoveHeader(name) => api::Command::RemoveHeader {
-            name: validate::editable_header(&name)
-                .map_err(|e| e.to_string())?
-                .to_string(),
+    let edit = match e {
+        wit::Edit::SetHeader(h) => api::Command::SetHeader {
+            name: h.name,
+            value: h.value,
         },
-        wit::Edit::SetRuri(uri) => {
-            validate::uri(&uri).map_err(|e| e.to_string())?;
-            api::Command::SetRuri { uri }
-        }
-        wit::Edit::SetFrom(f) => {
-            if let Some(u) = &f.user {
-                validate::user(u).map_err(|e| e.to_string())?;
-            }
-            if let Some(n) = &f.name {
-                validate::display_name(n).map_err(|e| format!("set-from: {e}"))?;
-            }
-            api::Command::SetFrom {
-                user: f.user,
-                name: f.name,
-            }
-        }
+        wit::Edit::AddHeader(h) => api::Command::AddHeader {
+            name: h.name,
+            value: h.value,
+        },
+        wit::Edit::RemoveHeader(name) => api::Command::RemoveHeader { name },
+        wit::Edit::SetRuri(uri) => api::Command::SetRuri { uri },
+        wit::Edit::SetFrom(f) => api::Command::SetFrom {
+            user: f.user,
+            name: f.name,
+        },
         wit::Edit::SetVar(v) => api::Command::SetVar {
             name: v.name,
-            value: v.value.map(|v| match v {
-                wit::Value::Str(s) => api::Value::Str(s),
-                wit::Value::Int(i) => api::Value::Int(i),
-                wit::Value::Num(n) => api::Value::Num(n),
-                wit::Value::Boolean(b) => api::Value::Bool(b),
-            }),
+            value: v.value.map(value),
         },
-    })
+    };
+    validate::checked_edit(edit).map_err(|e| e.to_string())
 }
 
 fn dial(d: wit::Dial) -> Result<api::DialRequest, String> {
+    let canonical = |list: Vec<wit::Header>| -> Result<Vec<(String, String)>, String> {
+        headers(list)
+            .into_iter()
+            .map(|(n, v)| validate::header(&n, v).map_err(|e| e.to_string()))
+            .collect()
+    };
     let mut targets = Vec::new();
     for t in d.targets {
-        validate::dial_target(&t.uri).map_err(|e| e.to_string())?;
         targets.push(api::DialTarget {
             uri: t.uri,
-            headers: headers(t.headers)?,
+            headers: canonical(t.headers)?,
         });
     }
-    Ok(api::DialRequest {
+    let request = api::DialRequest {
         targets,
         mode: match d.mode {
             wit::DialMode::Serial => api::DialMode::Serial,
@@ -110,10 +102,12 @@ fn dial(d: wit::Dial) -> Result<api::DialRequest, String> {
         timeout: d
             .timeout_ms
             .filter(|ms| *ms > 0)
-            .map(|ms| Duration::from_millis(u64::from(ms))),
-        headers: headers(d.headers)?,
+            .map(|ms| Duration::from_millis(u64::from(ms)).min(validate::MAX_DIAL_TIMEOUT)),
+        headers: canonical(d.headers)?,
         anchor_media: d.media.map(|m| m == wit::MediaMode::Anchored),
-    })
+    };
+    validate::dial_request(&request).map_err(|e| e.to_string())?;
+    Ok(request)
 }
 
 /// The plugin's answer, checked.

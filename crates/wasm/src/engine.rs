@@ -18,6 +18,7 @@ pub struct EngineError(String);
 #[derive(Clone)]
 pub struct WasmEngine {
     engine: Engine,
+    fuel: bool,
     _ticker: Arc<Ticker>,
 }
 
@@ -39,10 +40,20 @@ impl Drop for Ticker {
 }
 
 impl WasmEngine {
-    /// An engine with epoch interruption, fuel available per plugin, and a
-    /// pooling allocator sized for `instances` concurrent instances of at
-    /// most `max_memory` bytes each.
+    /// An engine with epoch interruption and a pooling allocator sized for
+    /// `instances` concurrent instances of at most `max_memory` bytes each.
+    /// No fuel: counting it slows every plugin down.
     pub fn new(instances: u32, max_memory: usize) -> Result<WasmEngine, EngineError> {
+        WasmEngine::build(instances, max_memory, false)
+    }
+
+    /// [`WasmEngine::new`], with fuel counted, for plugins that set a fuel
+    /// limit.
+    pub fn with_fuel(instances: u32, max_memory: usize) -> Result<WasmEngine, EngineError> {
+        WasmEngine::build(instances, max_memory, true)
+    }
+
+    fn build(instances: u32, max_memory: usize, fuel: bool) -> Result<WasmEngine, EngineError> {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(instances)
             .total_core_instances(instances)
@@ -52,7 +63,7 @@ impl WasmEngine {
         let mut config = Config::new();
         config
             .epoch_interruption(true)
-            .consume_fuel(true)
+            .consume_fuel(fuel)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(|e| EngineError(format!("{e:#}")))?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -69,8 +80,14 @@ impl WasmEngine {
             .map_err(|e| EngineError(e.to_string()))?;
         Ok(WasmEngine {
             engine,
+            fuel,
             _ticker: Arc::new(Ticker { stop }),
         })
+    }
+
+    /// True when the engine counts fuel.
+    pub fn counts_fuel(&self) -> bool {
+        self.fuel
     }
 
     /// The wasmtime engine.

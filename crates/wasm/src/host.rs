@@ -16,15 +16,6 @@ pub(crate) struct HostState {
     pub(crate) call_id: String,
 }
 
-fn to_api(v: Value) -> api::Value {
-    match v {
-        Value::Str(s) => api::Value::Str(s),
-        Value::Int(i) => api::Value::Int(i),
-        Value::Num(n) => api::Value::Num(n),
-        Value::Boolean(b) => api::Value::Bool(b),
-    }
-}
-
 fn from_api(v: api::Value) -> Value {
     match v {
         api::Value::Str(s) => Value::Str(s),
@@ -58,7 +49,7 @@ impl host::Host for HostState {
         }
         self.host
             .kv()
-            .set(&key, to_api(value), ttl)
+            .set(&key, crate::convert::value(value), ttl)
             .map_err(|e| e.to_string())
     }
 

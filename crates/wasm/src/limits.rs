@@ -48,15 +48,17 @@ impl ResourceLimiter for InstanceLimits {
         Ok(desired <= MAX_TABLE_ELEMENTS && maximum.is_none_or(|max| desired <= max))
     }
 
+    // Room for components of other toolchains (several core instances,
+    // a few memories); each memory is still held to the plugin's limit.
     fn instances(&self) -> usize {
-        4
+        16
     }
 
     fn tables(&self) -> usize {
-        8
+        32
     }
 
     fn memories(&self) -> usize {
-        2
+        4
     }
 }

@@ -125,6 +125,11 @@ impl Plugin {
             plugin: config.name.clone(),
             message,
         };
+        if config.fuel.is_some() && !engine.counts_fuel() {
+            return Err(invalid(
+                "a fuel limit needs an engine that counts fuel".to_string(),
+            ));
+        }
         let hash = content_hash(bytes);
         let component = compile(engine.inner(), bytes, &hash, cache).map_err(invalid)?;
         let mut linker: Linker<HostState> = Linker::new(engine.inner());
@@ -195,9 +200,11 @@ impl Plugin {
         store.limiter(|s| &mut s.limits);
         let ticks = (self.config.cpu.as_nanos() / TICK.as_nanos()).max(1) as u64;
         store.set_epoch_deadline(ticks);
-        store
-            .set_fuel(self.config.fuel.unwrap_or(u64::MAX))
-            .map_err(|e| self.trap(e))?;
+        if self.engine.counts_fuel() {
+            store
+                .set_fuel(self.config.fuel.unwrap_or(u64::MAX))
+                .map_err(|e| self.trap(e))?;
+        }
         Ok(store)
     }
 

@@ -25,13 +25,24 @@ struct Slot {
 }
 
 impl Slot {
-    fn succeeded(&self) {
-        if self.failures.load(Ordering::Relaxed) != 0 {
+    /// True when `plugin` is the live version: only its events count for
+    /// the crash loop (calls still on an old version must not switch off a
+    /// good new one, nor reset its count).
+    fn is_live(&self, plugin: &Arc<Plugin>) -> bool {
+        Arc::ptr_eq(&self.live.load(), plugin)
+    }
+
+    fn succeeded(&self, plugin: &Arc<Plugin>) {
+        if self.is_live(plugin) && self.failures.load(Ordering::Relaxed) != 0 {
             self.failures.store(0, Ordering::Relaxed);
         }
     }
 
-    fn failed(&self, label: &str) {
+    fn failed(&self, plugin: &Arc<Plugin>) {
+        if !self.is_live(plugin) {
+            return;
+        }
+        let label = plugin.label();
         let n = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
         let limit = self.config.crash_limit;
         if limit > 0 && n >= limit && !self.disabled.swap(true, Ordering::Relaxed) {
@@ -61,6 +72,14 @@ impl Slot {
             parts.push(format!("{}:disabled", self.config.name));
         }
         parts.join(",")
+    }
+}
+
+/// The directory watched for a plugin file (`.` for a bare file name).
+pub(crate) fn watched_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
     }
 }
 
@@ -170,8 +189,9 @@ impl PluginRegistry {
             versions.retain(|v| v.strong_count() > 0);
             versions.push(Arc::downgrade(&plugin));
         }
-        slot.live.store(plugin);
+        // Count from zero for the new version before it takes calls.
         slot.failures.store(0, Ordering::Relaxed);
+        slot.live.store(plugin);
         slot.disabled.store(false, Ordering::Relaxed);
         Ok(Reloaded::Loaded(label))
     }
@@ -196,10 +216,34 @@ impl PluginRegistry {
         }
     }
 
+    /// Switches every disabled plugin back on (SIGHUP: the operator asks
+    /// for it, even without a new file), with a fresh failure count.
+    pub fn reenable(&self) -> Vec<String> {
+        let mut enabled = Vec::new();
+        for slot in &self.slots {
+            slot.failures.store(0, Ordering::Relaxed);
+            if slot.disabled.swap(false, Ordering::Relaxed) {
+                let label = slot.live.load().label().to_string();
+                tracing::info!(message = "Plugin enabled again.", plugin = %label);
+                enabled.push(label);
+            }
+        }
+        enabled
+    }
+
     /// Every plugin's versions with calls, e.g. `lcr@v2:10,lcr@v3:1`.
     pub fn status(&self) -> String {
         let parts: Vec<String> = self.slots.iter().map(|s| s.status()).collect();
         parts.join(",")
+    }
+
+    /// True when `path` (as the watcher reports it: a watched directory
+    /// joined with a file name) is one of the plugins' files.
+    pub(crate) fn is_plugin_path(&self, path: &Path) -> bool {
+        self.slots.iter().any(|s| {
+            s.config.path.file_name() == path.file_name()
+                && watched_dir(&s.config.path) == path.parent().unwrap_or(Path::new("."))
+        })
     }
 
     /// The files to watch: each plugin's path.
@@ -242,11 +286,11 @@ impl Router for PinnedPlugin {
     fn route(&self, view: &CallView, host: &Arc<dyn Host>) -> Result<RouteAnswer, RouterError> {
         match self.plugin.route(view, host) {
             Ok(answer) => {
-                self.slot.succeeded();
+                self.slot.succeeded(&self.plugin);
                 Ok(answer)
             }
             Err(e) => {
-                self.slot.failed(self.plugin.label());
+                self.slot.failed(&self.plugin);
                 Err(RouterError::Failed(e.to_string()))
             }
         }
@@ -254,8 +298,13 @@ impl Router for PinnedPlugin {
 
     fn hangup(&self, call_id: &str, result: &DialResult, host: &Arc<dyn Host>) {
         if let Err(e) = self.plugin.hangup(call_id, result, host) {
-            self.slot.failed(self.plugin.label());
-            tracing::warn!(message = "Plugin failed on hangup.", error = %e);
+            self.slot.failed(&self.plugin);
+            tracing::warn!(
+                message = "Plugin failed on hangup.",
+                plugin = %self.plugin.label(),
+                call_id,
+                error = %e,
+            );
         }
     }
 }

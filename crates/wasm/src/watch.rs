@@ -1,12 +1,13 @@
 //! Reloading plugins when their files change: the directories holding
-//! them are watched (an editor's or a build's rename-on-save shows there,
-//! not on the file), debounced, and only `.wasm` changes count.
+//! them are watched (a deploy's or an editor's rename-on-save shows there,
+//! not on the file), debounced, and only changes to a plugin's own file
+//! count.
 
 use crate::registry::PluginRegistry;
 use notify::{RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -36,18 +37,31 @@ pub struct WatchError {
 
 impl PluginRegistry {
     /// Watches the directories of every plugin file and reloads (on the
-    /// watcher's thread, off the call path) when a `.wasm` file in them
+    /// watcher's thread, off the call path) when one of the plugin files
     /// changes. The watch ends when the guard is dropped.
     pub fn watch(self: &Arc<Self>) -> Result<PluginWatch, WatchError> {
         let registry: Weak<PluginRegistry> = Arc::downgrade(self);
         let mut debouncer = new_debouncer(DEBOUNCE, None, move |result: DebounceEventResult| {
-            let Ok(events) = result else { return };
+            let Some(registry) = registry.upgrade() else {
+                return;
+            };
+            let events = match result {
+                Ok(events) => events,
+                Err(errors) => {
+                    for e in errors {
+                        tracing::warn!(message = "Plugin directory watch error.", error = %e);
+                    }
+                    return;
+                }
+            };
+            // Only changes to a plugin's own file (a rename onto it
+            // included); reading the files shows up as access events.
             let relevant = events
                 .iter()
                 .filter(|e| !e.kind.is_access())
                 .flat_map(|e| e.paths.iter())
-                .any(|p| is_plugin_file(p));
-            if relevant && let Some(registry) = registry.upgrade() {
+                .any(|p| registry.is_plugin_path(p));
+            if relevant {
                 registry.reload_and_log();
             }
         })
@@ -58,10 +72,7 @@ impl PluginRegistry {
         let dirs: BTreeSet<PathBuf> = self
             .paths()
             .iter()
-            .map(|p| match p.parent() {
-                Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-                _ => PathBuf::from("."),
-            })
+            .map(|p| crate::registry::watched_dir(p).to_path_buf())
             .collect();
         for dir in &dirs {
             debouncer
@@ -76,12 +87,4 @@ impl PluginRegistry {
             _debouncer: debouncer,
         })
     }
-}
-
-/// A `.wasm` file, not a hidden or temporary one.
-fn is_plugin_file(p: &Path) -> bool {
-    let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
-        return false;
-    };
-    name.ends_with(".wasm") && !name.starts_with('.')
 }

@@ -138,6 +138,40 @@ fn a_plugin_that_keeps_failing_is_switched_off_until_a_good_reload() {
 }
 
 #[test]
+fn sighup_reenables_and_old_versions_do_not_count() {
+    let engine = engine();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), "old");
+    config.crash_limit = 2;
+    std::fs::write(&config.path, component(TRAP)).unwrap();
+    let registry = PluginRegistry::load(&engine, std::slice::from_ref(&config), None).unwrap();
+    // Calls pinned to v1, still running when v2 arrives.
+    let v1: Vec<_> = (0..3).map(|_| registry.get("old").unwrap()).collect();
+    std::fs::write(&config.path, component(PASS)).unwrap();
+    registry.reload();
+    for call in &v1 {
+        assert!(call.route(&view(), &host()).is_err());
+    }
+    // v1's failures do not switch off the good v2.
+    assert_eq!(decision(&registry, "old"), Decision::Pass);
+    // A disabled plugin comes back on an explicit re-enable.
+    std::fs::write(&config.path, component(TRAP)).unwrap();
+    registry.reload();
+    for _ in 0..2 {
+        assert!(
+            registry
+                .get("old")
+                .unwrap()
+                .route(&view(), &host())
+                .is_err()
+        );
+    }
+    assert!(registry.get("old").is_err());
+    assert_eq!(registry.reenable(), vec!["old@v3".to_string()]);
+    assert!(registry.get("old").is_ok());
+}
+
+#[test]
 fn successes_reset_the_failure_count() {
     let engine = engine();
     let dir = tempfile::tempdir().unwrap();

@@ -78,7 +78,7 @@ fn a_runaway_loop_is_stopped_by_the_cpu_limit() {
 
 #[test]
 fn fuel_stops_a_loop_deterministically() {
-    let engine = engine();
+    let engine = WasmEngine::with_fuel(8, 64 * 1024 * 1024).expect("engine");
     let mut config = PluginConfig::new("spin", "spin.wasm");
     config.cpu = Duration::from_secs(10);
     config.fuel = Some(100_000);

@@ -16,7 +16,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use tandem_plugin::{CallView, Route, Router, Settings, export_router, log};
+use tandem_plugin::{CallView, Route, Router, Settings, export_router, kv, log};
 
 /// The plugin: reads its settings for each call and routes it.
 pub struct Lcr;
@@ -24,8 +24,12 @@ pub struct Lcr;
 impl Router for Lcr {
     fn on_invite(call: CallView) -> Route {
         let (config, warnings) = Config::from_settings(&Settings::load());
-        for warning in warnings {
-            log::warn(warning);
+        // The table is read on every call (each runs in a fresh instance):
+        // tell about bad lines once per Tandem process, not per call.
+        if !warnings.is_empty() && kv::incr("lcr:settings-warned", 1) == Ok(1) {
+            for warning in warnings {
+                log::warn(warning);
+            }
         }
         route(&call.user, &config)
     }
