@@ -141,6 +141,11 @@ build=(build --release --locked --target "$target" --manifest-path "$plugins_dir
   --target-dir "$out")
 for plugin in "${plugins[@]}"; do build+=(-p "tandem-plugin-$plugin"); done
 
+# A 64 KiB stack instead of Rust's 1 MiB default (plugins/.cargo/config.toml
+# says the same for builds run inside plugins/): a fresh instance then
+# touches, and the host resets, a few pages of memory instead of a megabyte.
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C link-arg=-zstack-size=65536"
+
 if have_rustup_target; then
   locked_cargo "${build[@]}"
 else

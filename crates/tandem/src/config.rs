@@ -80,9 +80,17 @@ pub(crate) struct PluginEntry {
     /// good reload (0: never).
     #[serde(default = "default_crash_limit")]
     pub(crate) crash_limit: u32,
+    /// Send `on-hangup` events (false saves an instance per call for a
+    /// plugin that does not use them).
+    #[serde(default = "default_true")]
+    pub(crate) hangup: bool,
     /// Key/values the plugin reads with `host.config()`.
     #[serde(default)]
     pub(crate) settings: std::collections::BTreeMap<String, String>,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_crash_limit() -> u32 {
@@ -632,6 +640,7 @@ impl Config {
                 fuel: (p.fuel > 0).then_some(p.fuel),
                 settings: p.settings.clone().into_iter().collect(),
                 crash_limit: p.crash_limit,
+                hangup: p.hangup,
             });
         }
         let mut chains = Chains {

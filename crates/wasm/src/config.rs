@@ -22,6 +22,9 @@ pub struct PluginConfig {
     /// Failures in a row after which the plugin is switched off until a
     /// good reload (0: never).
     pub crash_limit: u32,
+    /// Send `on-hangup` events (false: the plugin does not use them, and
+    /// each call saves an instance).
+    pub hangup: bool,
 }
 
 impl PluginConfig {
@@ -36,6 +39,7 @@ impl PluginConfig {
             fuel: None,
             settings: Vec::new(),
             crash_limit: 20,
+            hangup: true,
         }
     }
 }

@@ -252,6 +252,9 @@ impl Plugin {
         result: &api::DialResult,
         host: &Arc<dyn api::Host>,
     ) -> Result<(), PluginError> {
+        if !self.config.hangup {
+            return Ok(());
+        }
         let mut store = self.store(host, call_id)?;
         let router = self.pre.instantiate(&mut store).map_err(|e| self.trap(e))?;
         router

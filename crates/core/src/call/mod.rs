@@ -2,6 +2,7 @@
 //! session and the timers. Every SIP event of the call is a [`CallMsg`] to
 //! this task, so the races between legs are settled here, in order.
 
+mod gate;
 mod prack;
 mod relay;
 mod script;

@@ -4,6 +4,7 @@
 //! attempts like a static route does, but its failure goes back to the
 //! script (which may dial again or reject) instead of to the caller.
 
+use super::gate::WakeGate;
 use super::{Call, Failure, State};
 use crate::route::{ForkMode, RouteDecision};
 use api::{Command, CommandReceiver, DialRequest, DialResult, ScriptError, ScriptRun};
@@ -31,7 +32,7 @@ pub(crate) struct ScriptDriver {
     /// The script's run, polled by the call's task (`None` once done). In
     /// a mutex only so that the call is `Sync`: it is reached through
     /// `get_mut`, never locked.
-    run: Option<Mutex<ScriptRun>>,
+    run: Option<Mutex<WakeGate<ScriptRun>>>,
     /// `file@vN`: the version the call is pinned to.
     pub(crate) version: String,
     edits: Vec<HeaderEdit>,
@@ -67,7 +68,7 @@ impl ScriptDriver {
     pub(crate) fn new(rx: CommandReceiver, version: String, run: ScriptRun) -> ScriptDriver {
         ScriptDriver {
             rx,
-            run: Some(Mutex::new(run)),
+            run: Some(Mutex::new(WakeGate::new(run))),
             version,
             edits: Vec::new(),
             ruri: None,
@@ -104,7 +105,10 @@ impl ScriptDriver {
     pub(crate) fn detach(&mut self) {
         if let Some(run) = self.run.take() {
             // Still in the call's span: its log lines keep the Call-ID.
-            let run = run.into_inner().unwrap_or_else(PoisonError::into_inner);
+            let run = run
+                .into_inner()
+                .unwrap_or_else(PoisonError::into_inner)
+                .into_inner();
             tokio::spawn(tracing::Instrument::in_current_span(run));
         }
     }
@@ -151,7 +155,7 @@ impl ScriptDriver {
     }
 }
 
-async fn poll_run(run: &mut Option<Mutex<ScriptRun>>) {
+async fn poll_run(run: &mut Option<Mutex<WakeGate<ScriptRun>>>) {
     match run {
         Some(r) => r.get_mut().unwrap_or_else(PoisonError::into_inner).await,
         None => std::future::pending().await,
