@@ -83,10 +83,10 @@ fn refresh_one_leg_enforce_the_other(transport: SippTransport) {
     a.respond(&bye_a, 200, "OK", &[], None);
     let bye_b = b.expect_request("BYE");
     b.respond(&bye_b, 200, "OK", &[], None);
-    assert!(
-        tandem
-            .log_text()
-            .contains("Session expired without a refresh")
+    // The log is read from a pipe: wait for the line, don't race it.
+    tandem.expect_log(
+        std::time::Duration::from_secs(5),
+        &["Session expired without a refresh"],
     );
 }
 

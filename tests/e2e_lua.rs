@@ -370,12 +370,9 @@ fn a_reload_during_live_calls_drops_none() {
         tandem.log_text()
     );
     script.rewrite(&versioned(&first, &second, 2));
-    assert!(
-        tandem.wait_for_log(Duration::from_secs(10), |l| l
-            .iter()
-            .any(|l| l.contains("Dial plan reloaded.") && l.contains("plan.lua@v2"))),
-        "{}",
-        tandem.log_text()
+    tandem.expect_log(
+        Duration::from_secs(10),
+        &["Dial plan reloaded.", "plan.lua@v2"],
     );
     uac.join().expect("caller thread").assert_success();
     // One more call, on the new version.

@@ -284,9 +284,8 @@ fn a_lua_dial_plan_calls_a_plugin_and_changes_its_answer() {
         invite.text()
     );
     assert_eq!(invite.header("X-LCR-Route"), Some("7"));
-    let log = tandem.log_text();
-    assert!(log.contains("dial ended 200"), "{log}");
-    assert!(log.contains("plugin said no: broken@v1"), "{log}");
+    tandem.expect_log(Duration::from_secs(5), &["dial ended 200"]);
+    tandem.expect_log(Duration::from_secs(5), &["plugin said no: broken@v1"]);
     tandem.assert_idle(Duration::from_secs(10));
 }
 
@@ -361,23 +360,14 @@ fn failures_fall_back_and_a_crash_loop_switches_off_until_a_good_reload() {
     // Each trap falls back to the static route: the caller is connected.
     call_ok(&tandem, "trap1");
     call_ok(&tandem, "trap2");
-    assert!(
-        tandem.wait_for_log(Duration::from_secs(5), |l| l
-            .iter()
-            .any(|l| l.contains("Plugin disabled after failing too often in a row"))),
-        "{}",
-        tandem.log_text()
+    tandem.expect_log(
+        Duration::from_secs(5),
+        &["Plugin disabled after failing too often in a row"],
     );
     // A good file and SIGHUP bring it back, as a new version.
     replace(&plugin, "headers");
     tandem.signal("HUP");
-    assert!(
-        tandem.wait_for_log(Duration::from_secs(10), |l| l
-            .iter()
-            .any(|l| l.contains("Plugin reloaded.") && l.contains("edge@v2"))),
-        "{}",
-        tandem.log_text()
-    );
+    tandem.expect_log(Duration::from_secs(10), &["Plugin reloaded.", "edge@v2"]);
     call_ok(&tandem, "0301234");
     let run = callee.wait();
     run.assert_success();
@@ -438,20 +428,8 @@ fn a_plugin_reload_during_live_calls_drops_none() {
         tandem.log_text()
     );
     replace(&plugin, "headers");
-    assert!(
-        tandem.wait_for_log(Duration::from_secs(10), |l| l
-            .iter()
-            .any(|l| l.contains("Plugin reloaded.") && l.contains("route@v2"))),
-        "{}",
-        tandem.log_text()
-    );
-    assert!(
-        tandem.wait_for_log(Duration::from_secs(5), |l| l
-            .iter()
-            .any(|l| l.contains("Status.") && l.contains("route@v1:50"))),
-        "{}",
-        tandem.log_text()
-    );
+    tandem.expect_log(Duration::from_secs(10), &["Plugin reloaded.", "route@v2"]);
+    tandem.expect_log(Duration::from_secs(5), &["Status.", "route@v1:50"]);
     uac.join().expect("caller thread").assert_success();
     call_ok(&tandem, "0301234");
     slow.wait().assert_success();

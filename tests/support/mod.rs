@@ -347,6 +347,15 @@ impl Tandem {
         }
     }
 
+    /// Waits (up to `timeout`) for a log line containing every one of
+    /// `needles`; fails the test with the whole log if none comes.
+    pub(crate) fn expect_log(&self, timeout: Duration, needles: &[&str]) {
+        let found = self.wait_for_log(timeout, |lines| {
+            lines.iter().any(|l| needles.iter().all(|n| l.contains(n)))
+        });
+        assert!(found, "no log line with {needles:?}:\n{}", self.log_text());
+    }
+
     /// Lines containing every one of `needles`.
     pub(crate) fn count_log(&self, needles: &[&str]) -> usize {
         self.log_lines()

@@ -24,6 +24,21 @@ fn config(dir: &Path, name: &str) -> PluginConfig {
     c
 }
 
+/// A registry with one plugin `name` (a WAT body) in a temporary
+/// directory, switched off after `crash_limit` failures (0: never).
+fn loaded(
+    name: &str,
+    body: &str,
+    crash_limit: u32,
+) -> (tempfile::TempDir, PluginConfig, PluginRegistry) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), name);
+    config.crash_limit = crash_limit;
+    std::fs::write(&config.path, component(body)).unwrap();
+    let registry = PluginRegistry::load(&engine(), std::slice::from_ref(&config), None).unwrap();
+    (dir, config, registry)
+}
+
 fn decision(registry: &PluginRegistry, name: &str) -> Decision {
     let router = registry.get(name).expect("enabled");
     router.route(&view(), &host()).expect("routes").decision
@@ -77,11 +92,7 @@ fn compiled_code_is_cached_by_content_hash() {
 
 #[test]
 fn reload_keeps_calls_on_their_version_and_a_bad_file_keeps_the_live_one() {
-    let engine = engine();
-    let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path(), "hot");
-    std::fs::write(&config.path, component(REJECT_403)).unwrap();
-    let registry = PluginRegistry::load(&engine, std::slice::from_ref(&config), None).unwrap();
+    let (_dir, config, registry) = loaded("hot", REJECT_403, 0);
     let pinned = registry.get("hot").unwrap();
     assert_eq!(pinned.label(), "hot@v1");
 
@@ -109,12 +120,7 @@ fn reload_keeps_calls_on_their_version_and_a_bad_file_keeps_the_live_one() {
 
 #[test]
 fn a_plugin_that_keeps_failing_is_switched_off_until_a_good_reload() {
-    let engine = engine();
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = config(dir.path(), "flaky");
-    config.crash_limit = 3;
-    std::fs::write(&config.path, component(TRAP)).unwrap();
-    let registry = PluginRegistry::load(&engine, std::slice::from_ref(&config), None).unwrap();
+    let (_dir, config, registry) = loaded("flaky", TRAP, 3);
     for _ in 0..3 {
         let router = registry.get("flaky").expect("still enabled");
         assert!(router.route(&view(), &host()).is_err());
@@ -139,12 +145,7 @@ fn a_plugin_that_keeps_failing_is_switched_off_until_a_good_reload() {
 
 #[test]
 fn sighup_reenables_and_old_versions_do_not_count() {
-    let engine = engine();
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = config(dir.path(), "old");
-    config.crash_limit = 2;
-    std::fs::write(&config.path, component(TRAP)).unwrap();
-    let registry = PluginRegistry::load(&engine, std::slice::from_ref(&config), None).unwrap();
+    let (_dir, config, registry) = loaded("old", TRAP, 2);
     // Calls pinned to v1, still running when v2 arrives.
     let v1: Vec<_> = (0..3).map(|_| registry.get("old").unwrap()).collect();
     std::fs::write(&config.path, component(PASS)).unwrap();
@@ -173,12 +174,7 @@ fn sighup_reenables_and_old_versions_do_not_count() {
 
 #[test]
 fn successes_reset_the_failure_count() {
-    let engine = engine();
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = config(dir.path(), "mixed");
-    config.crash_limit = 2;
-    std::fs::write(&config.path, component(TRAP)).unwrap();
-    let registry = PluginRegistry::load(&engine, std::slice::from_ref(&config), None).unwrap();
+    let (_dir, config, registry) = loaded("mixed", TRAP, 2);
     assert!(
         registry
             .get("mixed")
