@@ -5,7 +5,8 @@
 # by the callee's host:port); a .toml file is added to the configuration
 # (`{{UAS}}`, `{{UAS_ADDR}}` = host:port only, `{{ROOT}}` = this checkout),
 # e.g. benches/lcr.toml for the LCR plugin (run plugins/build.sh first);
-# without either the static route is used.
+# without either the static route is used. LUA_STATES=N sets the dial
+# plan's Lua states (default 2).
 # Each call is INVITE/100/180/200/ACK/BYE/200 on both legs. Prints the
 # answered calls, failures, the achieved rate and Tandem's CPU per call.
 # Loopback only; stops by itself.
@@ -42,7 +43,8 @@ case "$dialplan" in
       -e "s|{{ROOT}}|$PWD|g" "$dialplan" >> "$work/tandem.toml" ;;
   *)
     sed "s/{{UAS}}/127.0.0.1:$uas_port$transport/g" "$dialplan" > "$work/dialplan.lua"
-    printf '[dialplan]\nscript = "%s"\nwatch = false\n' "$work/dialplan.lua" >> "$work/tandem.toml" ;;
+    printf '[dialplan]\nscript = "%s"\nwatch = false\nstates = %s\n' "$work/dialplan.lua" \
+      "${LUA_STATES:-2}" >> "$work/tandem.toml" ;;
 esac
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"; }
