@@ -362,13 +362,7 @@ fn a_reload_during_live_calls_drops_none() {
         .timeout(Duration::from_secs(30));
     let uac = std::thread::spawn(move || uac.run());
     // Every call is held in its first dial; change the script under them.
-    assert!(
-        tandem.wait_for_log(Duration::from_secs(10), |l| {
-            l.iter().filter(|l| l.contains("Calling.")).count() >= CALLS as usize
-        }),
-        "{}",
-        tandem.log_text()
-    );
+    tandem.expect_log_count(Duration::from_secs(10), &["Calling."], CALLS as usize);
     script.rewrite(&versioned(&first, &second, 2));
     tandem.expect_log(
         Duration::from_secs(10),

@@ -420,13 +420,7 @@ fn a_plugin_reload_during_live_calls_drops_none() {
     let uac = std::thread::spawn(move || uac.run());
     // Every call is held at the slow gateway: deploy another plugin
     // under them (v2 passes calls on to the static route).
-    assert!(
-        tandem.wait_for_log(Duration::from_secs(10), |l| {
-            l.iter().filter(|l| l.contains("Calling.")).count() >= CALLS as usize
-        }),
-        "{}",
-        tandem.log_text()
-    );
+    tandem.expect_log_count(Duration::from_secs(10), &["Calling."], CALLS as usize);
     replace(&plugin, "headers");
     tandem.expect_log(Duration::from_secs(10), &["Plugin reloaded.", "route@v2"]);
     tandem.expect_log(Duration::from_secs(5), &["Status.", "route@v1:50"]);

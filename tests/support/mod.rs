@@ -350,10 +350,23 @@ impl Tandem {
     /// Waits (up to `timeout`) for a log line containing every one of
     /// `needles`; fails the test with the whole log if none comes.
     pub(crate) fn expect_log(&self, timeout: Duration, needles: &[&str]) {
+        self.expect_log_count(timeout, needles, 1);
+    }
+
+    /// [`Tandem::expect_log`] for at least `count` such lines.
+    pub(crate) fn expect_log_count(&self, timeout: Duration, needles: &[&str], count: usize) {
         let found = self.wait_for_log(timeout, |lines| {
-            lines.iter().any(|l| needles.iter().all(|n| l.contains(n)))
+            lines
+                .iter()
+                .filter(|l| needles.iter().all(|n| l.contains(n)))
+                .count()
+                >= count
         });
-        assert!(found, "no log line with {needles:?}:\n{}", self.log_text());
+        assert!(
+            found,
+            "fewer than {count} log lines with {needles:?}:\n{}",
+            self.log_text()
+        );
     }
 
     /// Lines containing every one of `needles`.

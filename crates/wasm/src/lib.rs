@@ -1,7 +1,7 @@
 //! The WebAssembly engine of Tandem: routing plugins are WebAssembly
 //! components of the world `tandem:plugin/router` (`crates/api/wit`).
 //!
-//! A component is compiled once per version ([`Plugin::load`]); every
+//! A component is compiled once per version ([`Plugin::compile`]); every
 //! event gets a fresh instance from a pre-instantiated template and the
 //! pooling allocator, so nothing leaks between calls, in a store limited in
 //! memory (per instance) and CPU time (epoch deadline, optional fuel). The

@@ -90,19 +90,9 @@ impl std::fmt::Debug for Plugin {
 }
 
 impl Plugin {
-    /// Compiles the component at `config.path` as version `version` and
-    /// links it against the host API. Blocking (compiles code).
-    pub fn load(
-        engine: &WasmEngine,
-        config: &PluginConfig,
-        version: u64,
-    ) -> Result<Plugin, PluginError> {
-        let bytes = read(config)?;
-        Plugin::from_bytes(engine, config, version, &bytes)
-    }
-
-    /// [`Plugin::load`] from the file's bytes: a component, or a core
-    /// module with wit-bindgen's component-type section (wrapped here).
+    /// Compiles a plugin from its file's bytes (a component, or a core
+    /// module with wit-bindgen's component-type section, wrapped here) as
+    /// version `version` and links it against the host API. Blocking.
     pub fn from_bytes(
         engine: &WasmEngine,
         config: &PluginConfig,

@@ -39,6 +39,12 @@ fn loaded(
     (dir, config, registry)
 }
 
+/// True when the live version of `name` (still enabled) fails a call.
+fn fails(registry: &PluginRegistry, name: &str) -> bool {
+    let router = registry.get(name).expect("enabled");
+    router.route(&view(), &host()).is_err()
+}
+
 fn decision(registry: &PluginRegistry, name: &str) -> Decision {
     let router = registry.get(name).expect("enabled");
     router.route(&view(), &host()).expect("routes").decision
@@ -122,8 +128,7 @@ fn reload_keeps_calls_on_their_version_and_a_bad_file_keeps_the_live_one() {
 fn a_plugin_that_keeps_failing_is_switched_off_until_a_good_reload() {
     let (_dir, config, registry) = loaded("flaky", TRAP, 3);
     for _ in 0..3 {
-        let router = registry.get("flaky").expect("still enabled");
-        assert!(router.route(&view(), &host()).is_err());
+        assert!(fails(&registry, "flaky"));
     }
     let e = registry.get("flaky").err().expect("disabled");
     assert_eq!(
@@ -159,13 +164,7 @@ fn sighup_reenables_and_old_versions_do_not_count() {
     std::fs::write(&config.path, component(TRAP)).unwrap();
     registry.reload();
     for _ in 0..2 {
-        assert!(
-            registry
-                .get("old")
-                .unwrap()
-                .route(&view(), &host())
-                .is_err()
-        );
+        assert!(fails(&registry, "old"));
     }
     assert!(registry.get("old").is_err());
     assert_eq!(registry.reenable(), vec!["old@v3".to_string()]);
@@ -175,25 +174,13 @@ fn sighup_reenables_and_old_versions_do_not_count() {
 #[test]
 fn successes_reset_the_failure_count() {
     let (_dir, config, registry) = loaded("mixed", TRAP, 2);
-    assert!(
-        registry
-            .get("mixed")
-            .unwrap()
-            .route(&view(), &host())
-            .is_err()
-    );
+    assert!(fails(&registry, "mixed"));
     std::fs::write(&config.path, component(PASS)).unwrap();
     registry.reload();
     assert_eq!(decision(&registry, "mixed"), Decision::Pass);
     std::fs::write(&config.path, component(TRAP)).unwrap();
     registry.reload();
-    assert!(
-        registry
-            .get("mixed")
-            .unwrap()
-            .route(&view(), &host())
-            .is_err()
-    );
+    assert!(fails(&registry, "mixed"));
     assert!(registry.get("mixed").is_ok(), "one failure after a success");
 }
 
