@@ -125,7 +125,8 @@ impl Call {
     }
 
     /// A PRACK from A: stops the retransmissions of the matching reliable
-    /// provisional (RFC 3262 §3); 481 when it matches none.
+    /// provisional (RFC 3262 §3); 200 for one the answer already
+    /// superseded; 481 when it matches nothing Tandem sent.
     pub(super) fn on_a_prack(&mut self, request: &Message, tx: ServerTx) {
         let rack = request
             .header_str(&HeaderName::RAck)
@@ -139,6 +140,11 @@ impl Call {
                     self.send_reliable_to_a(next);
                 }
             }
+            // A provisional we sent that is no longer outstanding: the
+            // answer crossed the caller's PRACK (or this is a repeat).
+            // It acknowledges something real; refusing it would make the
+            // caller abort a call that is being answered.
+            (None, Some(n)) if n > 0 && n <= self.a_rseq => tx.reply(200, "OK"),
             _ => tx.reply(481, "Call/Transaction Does Not Exist"),
         }
     }
