@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Runs Tandem's whole test suite on a fresh Debian machine: installs the
-# SIP peers the end-to-end tests drive (SIPp) when missing, then checks
+# SIP peers the end-to-end tests drive (SIPp, baresip) when missing, then checks
 # formatting and lints and runs every unit, property and end-to-end test.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 missing=()
 command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
+command -v baresip >/dev/null 2>&1 || missing+=(baresip-core)
 if ((${#missing[@]})); then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi

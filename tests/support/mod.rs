@@ -14,6 +14,9 @@
 /// The project's own test UA (raw sockets) and RTP helpers.
 pub(crate) mod ua;
 
+/// A real softphone (baresip), headless.
+pub(crate) mod baresip;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -1631,6 +1634,25 @@ impl SippProc {
     /// The message trace so far.
     pub(crate) fn messages(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("messages.log")).unwrap_or_default()
+    }
+
+    /// What the scenario's `<log>` actions wrote so far.
+    pub(crate) fn logs(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("logs.log")).unwrap_or_default()
+    }
+
+    /// Waits until the scenario logged `needle` (panics with the trace
+    /// after `timeout`).
+    pub(crate) fn wait_log(&self, needle: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !self.logs().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "SIPp never logged `{needle}`; messages:\n{}",
+                self.messages()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Waits until SIPp exits (killing it at its deadline) and collects

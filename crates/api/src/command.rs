@@ -155,6 +155,9 @@ pub enum Command {
     },
     /// End the call: BYE if answered, 480 otherwise.
     Hangup,
+    /// Demand credentials: 407 with a fresh challenge (if not answered
+    /// yet); the caller's next INVITE is a new call.
+    Challenge,
     /// The script returned (or failed): the call goes on without it.
     Done(Result<(), ScriptError>),
 }
@@ -213,6 +216,7 @@ impl fmt::Display for Command {
             Command::Dial { request, .. } => write!(f, "dial {request}"),
             Command::Reject { code, reason } => write!(f, "reject {code} {reason}"),
             Command::Hangup => f.write_str("hangup"),
+            Command::Challenge => f.write_str("challenge"),
             Command::Done(Ok(())) => f.write_str("done"),
             Command::Done(Err(e)) => write!(f, "error {e}"),
         }

@@ -63,8 +63,8 @@ pub trait Host: Send + Sync + 'static {
     fn http(&self, request: HttpRequest) -> BoxFuture<'static, Result<HttpResponse, String>>;
     /// The static route for a dialled user, if any.
     fn route(&self, user: &str) -> Option<RouteInfo>;
-    /// The registered contacts of a user (empty: none).
-    fn lookup(&self, user: &str) -> Vec<String> {
+    /// The registered contacts of a user, best first (empty: none).
+    fn lookup(&self, user: &str) -> Vec<crate::Contact> {
         let _ = user;
         Vec::new()
     }

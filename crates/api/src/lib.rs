@@ -13,6 +13,7 @@ pub mod command;
 pub mod host;
 pub mod kv;
 pub mod link;
+pub mod register;
 pub mod route;
 pub mod simulate;
 pub mod validate;
@@ -24,6 +25,9 @@ pub use command::{Command, DialMode, DialRequest, DialResult, DialTarget, Script
 pub use host::{CallHandler, HandlerError, Host, HttpRequest, HttpResponse, RouteInfo, ScriptRun};
 pub use kv::{KvStore, MemoryKv};
 pub use link::{CallLink, CommandReceiver};
+pub use register::{
+    Contact, RegisterContact, RegisterDecision, RegisterHandler, RegisterRun, RegisterView,
+};
 pub use route::{Decision, RouteAnswer, Router, RouterError, Routers};
 pub use validate::ApiError;
 pub use value::Value;

@@ -140,6 +140,9 @@ pub async fn run(mut rx: CommandReceiver, ruri: &str, outcomes: &[Outcome]) -> T
             Command::Reject { code, reason } if decided.is_none() => {
                 decided = Some(format!("rejected {code} {reason}"));
             }
+            Command::Challenge if decided.is_none() => {
+                decided = Some("challenged 407 Proxy Authentication Required".into());
+            }
             Command::Hangup => {
                 if decided.is_none() {
                     decided = Some("rejected 480 Temporarily Unavailable".into());

@@ -133,10 +133,23 @@ pub fn uri(uri: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Checks a dial target: a sip: URI whose host is an IP address (the core
-/// resolves no names and has no TLS transport for sips: yet), so that a
-/// script learns at the line of the dial, not from a silent 404.
+/// The user of a `user:NAME` dial target (every registered contact of
+/// NAME), if `target` is one.
+pub fn registered_user(target: &str) -> Option<&str> {
+    target
+        .get(..5)
+        .filter(|p| p.eq_ignore_ascii_case("user:"))
+        .map(|_| &target[5..])
+}
+
+/// Checks a dial target: `user:NAME` (a registered user), or a sip: URI
+/// whose host is an IP address (the core resolves no names and has no TLS
+/// transport for sips: yet), so that a script learns at the line of the
+/// dial, not from a silent 404.
 pub fn dial_target(target: &str) -> Result<(), ApiError> {
+    if let Some(name) = registered_user(target) {
+        return user(name).map_err(|_| ApiError::BadUri(target.to_string()));
+    }
     uri(target)?;
     let lower = target.to_ascii_lowercase();
     let rest = lower
@@ -370,6 +383,12 @@ mod tests {
         assert!(dial_target("sips:a@10.0.0.1").is_err());
         assert!(dial_target("sip:a@trunk.example.com").is_err());
         assert!(dial_target("tel:+4930123").is_err());
+        assert!(dial_target("user:alice").is_ok());
+        assert!(dial_target("USER:alice").is_ok());
+        assert!(dial_target("user:").is_err());
+        assert!(dial_target("user:a b").is_err());
+        assert_eq!(registered_user("user:bob"), Some("bob"));
+        assert_eq!(registered_user("sip:bob@127.0.0.1"), None);
         assert!(reject_code(486).is_ok());
         assert!(reject_code(200).is_err());
         assert!(user("+4930999").is_ok());

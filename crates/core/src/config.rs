@@ -37,6 +37,8 @@ pub struct CoreConfig {
     pub session_expires: Option<Duration>,
     /// Smallest session interval accepted (Min-SE; 422 below it).
     pub min_se: Duration,
+    /// Users, authentication and the registrar.
+    pub users: std::sync::Arc<crate::users::UserServices>,
 }
 
 /// Credentials Tandem answers a target's digest challenge with.
@@ -75,6 +77,7 @@ impl Default for CoreConfig {
             t1: Duration::from_millis(500),
             session_expires: Some(Duration::from_secs(1800)),
             min_se: Duration::from_secs(90),
+            users: Default::default(),
         }
     }
 }

@@ -102,8 +102,19 @@ impl Dispatcher {
         let mut status =
             tokio::time::interval(interval.unwrap_or(std::time::Duration::from_secs(3600)));
         status.tick().await;
+        // Bindings expire and nonce state ages by the second.
+        let mut housekeeping = tokio::time::interval(std::time::Duration::from_secs(1));
+        housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                _ = housekeeping.tick() => {
+                    let users = &self.config.users;
+                    let expired = users.registrar.expire(crate::users::unix_now());
+                    if expired > 0 {
+                        tracing::debug!(message = "Bindings expired.", count = expired);
+                    }
+                    users.auth.prune(std::time::Instant::now());
+                }
                 ev = events.recv() => match ev {
                     Some(ev) => self.on_event(ev),
                     None => return,
@@ -131,6 +142,7 @@ impl Dispatcher {
             server_transactions = tx.server,
             client_transactions = tx.client,
             dialogs = self.dialogs.len(),
+            registrations = self.config.users.registrar.count(),
             dialplan = %self.handler.as_ref().map(|h| h.version()).unwrap_or_else(|| "static".into()),
         );
     }
@@ -183,6 +195,9 @@ impl Dispatcher {
                 }
                 match method {
                     Method::Invite => self.new_call(request, source, tx),
+                    Method::Register => {
+                        crate::registration::on_register(&self.config.users, request, source, tx)
+                    }
                     // No out-of-dialog MESSAGE routing yet.
                     Method::Message => tx.reply(480, "Temporarily Unavailable"),
                     _ => tx.reply(481, "Call/Transaction Does Not Exist"),
@@ -236,10 +251,15 @@ impl Dispatcher {
             );
             return;
         }
+        let Some(auth_user) = self.admit(&request, &source, &tx) else {
+            return;
+        };
         let (decision, script) = match &self.handler {
             Some(handler) => {
                 let (link, rx) = api::CallLink::pair();
-                match handler.start(crate::view::call_view(&request, &source), link) {
+                let mut view = crate::view::call_view(&request, &source);
+                view.auth_user = auth_user;
+                match handler.start(view, link) {
                     Ok((version, run)) => (
                         RouteDecision::empty(),
                         Some(ScriptDriver::new(rx, version, run)),
@@ -251,7 +271,7 @@ impl Dispatcher {
                     }
                 }
             }
-            None => match self.static_route(&request) {
+            None => match self.default_route(&request) {
                 Ok(d) => (d, None),
                 Err((code, reason)) => {
                     tx.reply(code, reason);
@@ -300,6 +320,85 @@ impl Dispatcher {
 }
 
 impl Dispatcher {
+    /// Authenticates a new INVITE (407 challenge, 403, or let in). Returns
+    /// the authenticated user (`Some(None)`: let in unauthenticated, as a
+    /// trusted source, with no users configured, or for the dial plan to
+    /// decide), or `None` once the INVITE has been answered.
+    fn admit(
+        &self,
+        request: &Message,
+        source: &sip::transport::Source,
+        tx: &sip::transaction::ServerTx,
+    ) -> Option<Option<String>> {
+        let users = &self.config.users;
+        let verdict = users.auth.check(
+            request,
+            source.remote.ip(),
+            auth::Kind::Proxy,
+            std::time::Instant::now(),
+        );
+        let call_id = || {
+            request
+                .call_id()
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .unwrap_or_default()
+        };
+        match verdict {
+            auth::Verdict::Trusted | auth::Verdict::Open => Some(None),
+            auth::Verdict::Authenticated { user } => {
+                if users.strict_identity && !auth::from_matches(request, &user) {
+                    tracing::warn!(
+                        message = "Call refused: From is not the authenticated user.",
+                        user = %user,
+                        call_id = %call_id(),
+                        source = %source.remote,
+                    );
+                    tx.reply(403, "Forbidden");
+                    return None;
+                }
+                Some(Some(user))
+            }
+            // The dial plan decides about calls without credentials
+            // (`call.auth_user` is nil; `call:challenge()` asks for them).
+            auth::Verdict::Challenge(_) if !users.challenge_calls => Some(None),
+            auth::Verdict::Challenge(r) | auth::Verdict::Blocked(r) => {
+                tx.reply_with(r.code, r.reason, r.headers);
+                None
+            }
+            auth::Verdict::Forbidden { reply, why } => {
+                tracing::info!(
+                    message = "Call refused: authentication failed.",
+                    reason = %why,
+                    call_id = %call_id(),
+                    source = %source.remote,
+                );
+                tx.reply_with(reply.code, reply.reason, reply.headers);
+                None
+            }
+        }
+    }
+
+    /// The route of a new call without a dial plan: the contacts of a
+    /// registered user (all at once), 480 for a known user who is not
+    /// registered, else the static routes.
+    fn default_route(&self, request: &Message) -> Result<RouteDecision, (u16, &'static str)> {
+        let user = request.uri().and_then(|u| u.user_str()).unwrap_or_default();
+        let users = &self.config.users;
+        let contacts = users.contacts(user);
+        if !contacts.is_empty() {
+            return Ok(RouteDecision {
+                targets: contacts,
+                mode: crate::route::ForkMode::Parallel,
+                ..RouteDecision::empty()
+            });
+        }
+        if !user.is_empty() && users.auth.directory().get(user).is_some() {
+            tracing::info!(message = "User not registered.", user = %user);
+            return Err((480, "Temporarily Unavailable"));
+        }
+        self.static_route(request)
+    }
+
     /// The static route of a new call, or the failure to answer with.
     fn static_route(&self, request: &Message) -> Result<RouteDecision, (u16, &'static str)> {
         let user = request.uri().and_then(|u| u.user_str()).unwrap_or_default();

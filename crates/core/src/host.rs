@@ -16,6 +16,8 @@ pub struct CoreHost {
     router: Router,
     /// The plugins (`tandem.plugin(name)`), once loaded.
     plugins: std::sync::OnceLock<Arc<dyn api::Routers>>,
+    /// The registrar (`tandem.registrar.lookup`).
+    users: Arc<crate::users::UserServices>,
 }
 
 impl std::fmt::Debug for CoreHost {
@@ -25,8 +27,9 @@ impl std::fmt::Debug for CoreHost {
 }
 
 impl CoreHost {
-    /// A host with an in-memory store and the static routes of `router`.
-    pub fn new(router: Router) -> CoreHost {
+    /// A host with an in-memory store, the static routes of `router` and
+    /// the registrar of `users`.
+    pub fn new(router: Router, users: Arc<crate::users::UserServices>) -> CoreHost {
         let http = reqwest::Client::builder()
             .user_agent(sip::USER_AGENT)
             .pool_idle_timeout(std::time::Duration::from_secs(30))
@@ -37,6 +40,7 @@ impl CoreHost {
             http,
             router,
             plugins: std::sync::OnceLock::new(),
+            users,
         }
     }
 
@@ -50,6 +54,10 @@ impl CoreHost {
 impl Host for CoreHost {
     fn kv(&self) -> &dyn KvStore {
         &*self.kv
+    }
+
+    fn lookup(&self, user: &str) -> Vec<api::Contact> {
+        self.users.lookup(user)
     }
 
     fn http(&self, request: HttpRequest) -> BoxFuture<'static, Result<HttpResponse, String>> {

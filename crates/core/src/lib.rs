@@ -18,10 +18,13 @@ mod dispatcher;
 mod host;
 mod limits;
 mod passthrough;
+mod registration;
 pub mod route;
+mod users;
 mod view;
 
 pub use config::{CoreConfig, Credential, MediaMode};
 pub use dispatcher::{CoreStats, Dispatcher};
 pub use host::CoreHost;
 pub use route::{ForkMode, RedirectMode, Route, Router};
+pub use users::UserServices;

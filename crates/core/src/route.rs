@@ -70,6 +70,10 @@ pub struct ResolvedTarget {
     pub target: Target,
     /// Extra headers for this target's INVITE (from a dial plan).
     pub headers: Vec<(sip::message::HeaderName, String)>,
+    /// The contacts of one registered user share a group: they ring
+    /// together even in a serial dial, and the contact's URI stays the
+    /// Request-URI even when a dial plan set another one.
+    pub group: Option<u32>,
 }
 
 /// What routing decided for a call.
@@ -168,6 +172,7 @@ pub fn resolve(text: &str) -> Result<ResolvedTarget, RouteError> {
         uri,
         target: Target::new(kind, addr),
         headers: Vec::new(),
+        group: None,
     })
 }
 

@@ -236,6 +236,10 @@ impl UserData for LuaCall {
             c.send(Command::Hangup);
             Ok(())
         });
+        methods.add_method("challenge", |_, c, ()| {
+            c.send(Command::Challenge);
+            Ok(())
+        });
         methods.add_async_method("dial", |lua, c, (targets, opts): (Value, Option<Table>)| {
             let link = c.link.clone();
             async move {

@@ -3,7 +3,10 @@
 
 use crate::error::LoadError;
 use crate::script::{ScriptConfig, ScriptVersion, dir_hash};
-use api::{CallHandler, CallLink, CallView, HandlerError, Host, ScriptRun};
+use api::{
+    CallHandler, CallLink, CallView, HandlerError, Host, RegisterHandler, RegisterRun,
+    RegisterView, ScriptRun,
+};
 use arc_swap::ArcSwap;
 use notify_debouncer_full::notify::{RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
@@ -195,6 +198,14 @@ impl CallHandler for LuaEngine {
 
     fn version(&self) -> String {
         self.versions_status()
+    }
+}
+
+impl RegisterHandler for LuaEngine {
+    fn on_register(&self, view: RegisterView) -> Option<(String, RegisterRun)> {
+        let version = self.live.load_full();
+        let run = version.start_register(view)?;
+        Some((version.label().to_string(), run))
     }
 }
 

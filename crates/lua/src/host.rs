@@ -124,6 +124,27 @@ pub(crate) fn install(lua: &Lua, tandem: &Table, host: Arc<dyn Host>) -> mlua::R
     )?;
     lua.set_app_data(host.clone());
 
+    let registrar = lua.create_table()?;
+    let h = host.clone();
+    registrar.set(
+        "lookup",
+        lua.create_function(move |lua, user: String| {
+            let list = lua.create_table()?;
+            for c in h.lookup(&user) {
+                let t = lua.create_table()?;
+                t.set("uri", c.uri)?;
+                t.set("expires", c.expires)?;
+                t.set("q", c.q)?;
+                t.set("received", c.received)?;
+                t.set("user_agent", c.user_agent)?;
+                t.set("attrs", lua.create_table_from(c.attrs)?)?;
+                list.push(t)?;
+            }
+            Ok(list)
+        })?,
+    )?;
+    tandem.set("registrar", registrar)?;
+
     let h = host.clone();
     tandem.set(
         "route",

@@ -15,6 +15,7 @@ mod engine;
 mod error;
 mod host;
 mod plugin;
+mod register;
 mod sandbox;
 mod script;
 

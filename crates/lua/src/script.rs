@@ -4,7 +4,11 @@
 use crate::budget::{Budget, Limits};
 use crate::call::LuaCall;
 use crate::error::{LoadError, script_error};
-use api::{CallLink, CallView, Command, HandlerError, Host, ScriptRun};
+use crate::register::{LuaRegister, read_attrs};
+use api::{
+    CallLink, CallView, Command, HandlerError, Host, RegisterDecision, RegisterRun, RegisterView,
+    ScriptError, ScriptRun,
+};
 use mlua::chunk::ChunkMode;
 use mlua::{Function, Lua};
 use std::path::{Path, PathBuf};
@@ -15,6 +19,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 struct State {
     lua: Lua,
     on_invite: Function,
+    /// The optional `on_register(reg)` hook.
+    on_register: Option<Function>,
     budget: Budget,
     calls: AtomicUsize,
 }
@@ -171,6 +177,58 @@ impl ScriptVersion {
     }
 }
 
+impl ScriptVersion {
+    /// True when the script defines `on_register(reg)`.
+    pub fn has_register_hook(&self) -> bool {
+        self.states.iter().any(|s| s.on_register.is_some())
+    }
+
+    /// Runs `on_register(reg)` for one REGISTER as a coroutine on the
+    /// least busy state (`None`: the script has no hook). The run resolves
+    /// to the hook's decision: accept (with `reg.attrs`) unless it called
+    /// `reg:reject` or `reg:challenge`; an error names file and line.
+    pub fn start_register(self: &Arc<Self>, view: RegisterView) -> Option<RegisterRun> {
+        let (index, state) = self
+            .states
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.on_register.is_some())
+            .min_by_key(|(_, s)| s.calls.load(Ordering::Relaxed))?;
+        let hook = state.on_register.clone()?;
+        let version = self.clone();
+        let attrs = match state.lua.create_table() {
+            Ok(t) => t,
+            Err(e) => {
+                let e = script_error(&e, &version.label);
+                return Some(Box::pin(async move { Err(e) }));
+            }
+        };
+        let (reg, decision) = LuaRegister::new(view, attrs.clone(), self.label.clone());
+        let future = state.budget.wrap(hook.call_async::<()>(reg));
+        state.calls.fetch_add(1, Ordering::Relaxed);
+        Some(Box::pin(async move {
+            let result = future.await;
+            let state = &version.states[index];
+            state.calls.fetch_sub(1, Ordering::Relaxed);
+            if let Err(e) = result {
+                let _ = state.lua.gc_collect();
+                return Err(script_error(&e, &version.label));
+            }
+            let decided = decision.lock().unwrap_or_else(|p| p.into_inner()).take();
+            match decided {
+                Some(d) => Ok(d),
+                None => read_attrs(&attrs)
+                    .map(|attrs| RegisterDecision::Accept { attrs })
+                    .map_err(|message| ScriptError {
+                        script: version.label.to_string(),
+                        line: None,
+                        message,
+                    }),
+            }
+        }))
+    }
+}
+
 fn load_state(
     dir: &Path,
     name: &str,
@@ -199,10 +257,25 @@ fn load_state(
             });
         }
     };
+    let on_register = match env.get::<mlua::Value>("on_register").map_err(lua_err)? {
+        mlua::Value::Function(f) => Some(f),
+        mlua::Value::Nil => None,
+        other => {
+            return Err(LoadError::Script {
+                file: name.to_string(),
+                line: None,
+                message: format!(
+                    "`on_register` must be a function(reg), not a {}",
+                    other.type_name()
+                ),
+            });
+        }
+    };
     crate::sandbox::close_globals(&lua, &env).map_err(lua_err)?;
     Ok(State {
         lua,
         on_invite,
+        on_register,
         budget,
         calls: AtomicUsize::new(0),
     })

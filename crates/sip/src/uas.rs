@@ -31,6 +31,7 @@ impl Default for UasPolicy {
                 Method::Message,
                 Method::Notify,
                 Method::Refer,
+                Method::Register,
             ],
             supported: Vec::new(),
             accept: vec!["application/sdp".into(), "multipart/mixed".into()],

@@ -36,6 +36,12 @@ pub(crate) struct Config {
     pub(crate) plugins: Vec<PluginEntry>,
     /// The Wasm engine (`[wasm]`).
     pub(crate) wasm: WasmConfig,
+    /// Digest authentication (`[auth]`).
+    pub(crate) auth: crate::users_config::AuthSection,
+    /// Users (`[[users]]`).
+    pub(crate) users: Vec<crate::users_config::UserEntry>,
+    /// The registrar (`[registrar]`).
+    pub(crate) registrar: crate::users_config::RegistrarSection,
 }
 
 /// `[wasm]`: settings shared by every plugin.
@@ -304,6 +310,9 @@ impl Default for Config {
             dialplan: DialplanConfig::default(),
             plugins: Vec::new(),
             wasm: WasmConfig::default(),
+            auth: Default::default(),
+            users: Vec::new(),
+            registrar: Default::default(),
         }
     }
 }
@@ -399,6 +408,8 @@ pub(crate) struct Settings {
     pub(crate) plugin_cache: Option<std::path::PathBuf>,
     /// Plugin instances at once.
     pub(crate) wasm_instances: u32,
+    /// Users, authentication and the registrar.
+    pub(crate) users: crate::users_config::UserSettings,
 }
 
 /// Which plugins a call asks before the dial plan.
@@ -456,6 +467,7 @@ impl Config {
             config.dialplan.script = Some(dir.join(script));
         }
         if let Some(dir) = path.parent() {
+            crate::users_config::resolve_paths(&mut config.auth, &mut config.registrar, dir);
             for p in &mut config.plugins {
                 if p.path.is_relative() {
                     p.path = dir.join(&p.path);
@@ -718,6 +730,8 @@ impl Config {
             Some(dir) => Some(dir.clone()),
             None => default_plugin_cache(),
         };
+        let users =
+            crate::users_config::validate(&self.auth, &self.users, &self.registrar, &mut errors);
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -743,6 +757,7 @@ impl Config {
             session_expires: (s.session_expires_s > 0)
                 .then(|| Duration::from_secs(s.session_expires_s.max(s.min_se_s))),
             min_se: Duration::from_secs(s.min_se_s.max(1)),
+            users: Default::default(),
         };
         let media = media::MediaConfig {
             bind,
@@ -777,6 +792,7 @@ impl Config {
             chains,
             plugin_cache,
             wasm_instances: self.wasm.instances.max(1),
+            users,
         })
     }
 }

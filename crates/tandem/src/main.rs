@@ -4,6 +4,7 @@
 mod cli;
 mod config;
 mod dialplan;
+mod users_config;
 
 use anyhow::Context;
 use clap::Parser as _;
@@ -85,7 +86,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let core_host = Arc::new(b2bua::CoreHost::new(settings.core.router.clone()));
+    let mut settings = settings;
+    let users = match settings.users.services() {
+        Ok(u) => Arc::new(u),
+        Err(e) => {
+            eprintln!("tandem: {e:#}");
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    settings.core.users = users.clone();
+    let core_host = Arc::new(b2bua::CoreHost::new(settings.core.router.clone(), users));
     let host: Arc<dyn api::Host> = core_host.clone();
     // The tools run scripts with the limits of the configured dial plan.
     let limits = settings.dialplan_limits;
@@ -166,6 +176,10 @@ async fn run(settings: config::Settings, core_host: Arc<b2bua::CoreHost>) -> any
         (Some(plugins), true) => Some(plugins.watch().map_err(|e| anyhow::anyhow!("{e}"))?),
         _ => None,
     };
+    if let Some(engine) = &engine {
+        settings.core.users.set_register_hook(engine.clone());
+    }
+    warn_if_open(&settings);
     let (inbound_tx, inbound_rx) = mpsc::channel(16_384);
     let transports = Transports::bind(&settings.listen, settings.transport.clone(), inbound_tx)
         .await
@@ -207,6 +221,22 @@ async fn run(settings: config::Settings, core_host: Arc<b2bua::CoreHost>) -> any
     tracing::info!(message = "Shutting down.");
     transports.shutdown();
     Ok(())
+}
+
+/// With no users nobody is challenged: fine on loopback or behind a
+/// trusted edge, dangerous on a public address.
+fn warn_if_open(settings: &config::Settings) {
+    if settings.core.users.auth.has_users() {
+        return;
+    }
+    for l in &settings.listen {
+        if !l.addr.ip().is_loopback() {
+            tracing::warn!(
+                message = "No [[users]] configured: anyone who reaches this listener can register and call.",
+                listen = %l,
+            );
+        }
+    }
 }
 
 /// Compiles every `[[plugins]]` entry (off the async threads).

@@ -62,7 +62,7 @@ impl host::Host for HostState {
     }
 
     fn registrar_lookup(&mut self, user: String) -> Vec<String> {
-        self.host.lookup(&user)
+        self.host.lookup(&user).into_iter().map(|c| c.uri).collect()
     }
 
     fn config(&mut self) -> Vec<(String, String)> {

@@ -201,6 +201,7 @@ impl Call {
             }
             Command::Dial { request, reply } => self.script_dial(request, reply).await,
             Command::Reject { code, reason } => self.script_reject(code, &reason),
+            Command::Challenge => self.script_challenge(),
             Command::Hangup => {
                 if self.state == State::Setup {
                     self.script_reject(480, "Temporarily Unavailable");
@@ -237,20 +238,39 @@ impl Call {
                 .map(|t| (t.uri, t.headers))
                 .collect()
         };
-        for (uri, headers) in wanted {
+        let mut unregistered = false;
+        for (group, (uri, headers)) in (1u32..).zip(wanted) {
+            let headers: Vec<(HeaderName, String)> = headers
+                .into_iter()
+                .map(|(n, v)| (HeaderName::new(&n), v))
+                .collect();
+            if let Some(user) = api::validate::registered_user(&uri) {
+                // Every live contact of the user, ringing together.
+                let contacts = self.config.users.contacts(user);
+                if contacts.is_empty() {
+                    tracing::info!(message = "Dial target not registered.", user = %user);
+                    unregistered = true;
+                }
+                for mut t in contacts {
+                    t.headers = headers.clone();
+                    t.group = Some(group);
+                    targets.push(t);
+                }
+                continue;
+            }
             match crate::route::resolve(&uri) {
                 Ok(mut t) => {
-                    t.headers = headers
-                        .into_iter()
-                        .map(|(n, v)| (HeaderName::new(&n), v))
-                        .collect();
+                    t.headers = headers;
                     targets.push(t);
                 }
                 Err(e) => tracing::warn!(message = "Dial target skipped.", error = %e),
             }
         }
         if targets.is_empty() {
-            let _ = reply.send(DialResult::failed(404, "Not Found"));
+            let _ = reply.send(match unregistered {
+                true => DialResult::failed(480, "Temporarily Unavailable"),
+                false => DialResult::failed(404, "Not Found"),
+            });
             return;
         }
         script.dial_headers = request
@@ -285,6 +305,26 @@ impl Call {
             }
             ForkMode::Parallel => while self.launch_next() {},
         }
+    }
+
+    /// `call:challenge()`: 407 with a fresh challenge; the caller's next
+    /// INVITE (with credentials) is a new call.
+    fn script_challenge(&mut self) {
+        if self.state != State::Setup || self.winner.is_some() {
+            tracing::debug!(message = "Challenge after the call was decided; ignored.");
+            return;
+        }
+        let users = &self.config.users;
+        if !users.auth.has_users() {
+            tracing::warn!(
+                message = "Dial plan challenged the caller, but no users are configured: nobody can answer."
+            );
+        }
+        let r = users
+            .auth
+            .challenge(auth::Kind::Proxy, false, std::time::Instant::now());
+        tracing::info!(message = "Dial plan challenged the caller.");
+        self.end_setup(r.code, r.reason, r.headers);
     }
 
     fn script_reject(&mut self, code: u16, reason: &str) {

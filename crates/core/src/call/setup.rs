@@ -115,7 +115,10 @@ impl Call {
             if let Some(n) = n {
                 display = (!n.is_empty()).then(|| format!("\"{n}\""));
             }
-            if let Some(r) = s.ruri() {
+            // A registered contact is reached at its own URI.
+            if let Some(r) = s.ruri()
+                && target.group.is_none()
+            {
                 ruri = r.clone();
             }
         }
@@ -167,6 +170,7 @@ impl Call {
             leg: LegId::B(index),
         });
         tracing::info!(message = "Calling.", attempt = index, target = %target.uri);
+        let target_group = target.group;
         self.attempts.push(Attempt {
             target,
             invite,
@@ -185,6 +189,17 @@ impl Call {
             last_rseq: None,
         });
         self.track(tx, Pending::Invite(index));
+        // The other contacts of the same registered user ring with it.
+        if self.decision.mode == ForkMode::Serial
+            && let Some(group) = target_group
+            && self
+                .decision
+                .targets
+                .get(self.next_target)
+                .is_some_and(|t| t.group == Some(group))
+        {
+            self.launch_next();
+        }
         true
     }
 
@@ -505,13 +520,16 @@ impl Call {
                     for j in 0..self.attempts.len() {
                         self.cancel_attempt(j);
                     }
-                } else if self.decision.mode == ForkMode::Serial && self.launch_next() {
-                    return;
                 }
                 let pending = self.attempts.iter().any(|a| {
                     matches!(a.state, AttemptState::Trying | AttemptState::Early) && !a.cancelled
                 });
                 if pending {
+                    return;
+                }
+                // Serial: the next target once every attempt of the last
+                // one (all contacts of a registered user) is over.
+                if !global && self.decision.mode == ForkMode::Serial && self.launch_next() {
                     return;
                 }
                 let best = self
