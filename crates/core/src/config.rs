@@ -39,6 +39,8 @@ pub struct CoreConfig {
     pub min_se: Duration,
     /// Users, authentication and the registrar.
     pub users: std::sync::Arc<crate::users::UserServices>,
+    /// Trunks Tandem registers with: their INVITEs skip authentication.
+    pub trunks: Vec<crate::trunk::InboundTrunk>,
 }
 
 /// Credentials Tandem answers a target's digest challenge with.
@@ -78,6 +80,7 @@ impl Default for CoreConfig {
             session_expires: Some(Duration::from_secs(1800)),
             min_se: Duration::from_secs(90),
             users: Default::default(),
+            trunks: Vec::new(),
         }
     }
 }

@@ -251,14 +251,38 @@ impl Dispatcher {
             );
             return;
         }
-        let Some(auth_user) = self.admit(&request, &source, &tx) else {
-            return;
+        // A call the trunk sends to Tandem's registration: trusted, and
+        // the dialled number is the To user (the R-URI is our contact).
+        let trunk = self
+            .config
+            .trunks
+            .iter()
+            .find(|t| t.matches(&request, source.remote.ip()))
+            .cloned();
+        let auth_user = match &trunk {
+            Some(_) => None,
+            None => match self.admit(&request, &source, &tx) {
+                Some(user) => user,
+                None => return,
+            },
         };
+        let dialled = match &trunk {
+            Some(_) => request
+                .to_hdr()
+                .and_then(|t| t.uri.user_str().map(str::to_string)),
+            None => request.uri().and_then(|u| u.user_str().map(str::to_string)),
+        }
+        .unwrap_or_default();
         let (decision, script) = match &self.handler {
             Some(handler) => {
                 let (link, rx) = api::CallLink::pair();
                 let mut view = crate::view::call_view(&request, &source);
                 view.auth_user = auth_user;
+                if let Some(t) = &trunk {
+                    view.user = dialled.clone();
+                    view.vars
+                        .insert("trunk".into(), api::Value::Str(t.name.clone()));
+                }
                 match handler.start(view, link) {
                     Ok((version, run)) => (
                         RouteDecision::empty(),
@@ -271,7 +295,7 @@ impl Dispatcher {
                     }
                 }
             }
-            None => match self.default_route(&request) {
+            None => match self.default_route(&request, &dialled) {
                 Ok(d) => (d, None),
                 Err((code, reason)) => {
                     tx.reply(code, reason);
@@ -381,8 +405,11 @@ impl Dispatcher {
     /// The route of a new call without a dial plan: the contacts of a
     /// registered user (all at once), 480 for a known user who is not
     /// registered, else the static routes.
-    fn default_route(&self, request: &Message) -> Result<RouteDecision, (u16, &'static str)> {
-        let user = request.uri().and_then(|u| u.user_str()).unwrap_or_default();
+    fn default_route(
+        &self,
+        request: &Message,
+        user: &str,
+    ) -> Result<RouteDecision, (u16, &'static str)> {
         let users = &self.config.users;
         let contacts = users.contacts(user);
         if !contacts.is_empty() {
@@ -396,12 +423,15 @@ impl Dispatcher {
             tracing::info!(message = "User not registered.", user = %user);
             return Err((480, "Temporarily Unavailable"));
         }
-        self.static_route(request)
+        self.static_route(request, user)
     }
 
     /// The static route of a new call, or the failure to answer with.
-    fn static_route(&self, request: &Message) -> Result<RouteDecision, (u16, &'static str)> {
-        let user = request.uri().and_then(|u| u.user_str()).unwrap_or_default();
+    fn static_route(
+        &self,
+        request: &Message,
+        user: &str,
+    ) -> Result<RouteDecision, (u16, &'static str)> {
         self.config.router.route(user).map_err(|e| {
             let call_id = request
                 .call_id()

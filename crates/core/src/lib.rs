@@ -20,6 +20,7 @@ mod limits;
 mod passthrough;
 mod registration;
 pub mod route;
+mod trunk;
 mod users;
 mod view;
 
@@ -27,4 +28,5 @@ pub use config::{CoreConfig, Credential, MediaMode};
 pub use dispatcher::{CoreStats, Dispatcher};
 pub use host::CoreHost;
 pub use route::{ForkMode, RedirectMode, Route, Router};
+pub use trunk::{InboundTrunk, TrunkRegistration, TrunkRegistrations};
 pub use users::UserServices;

@@ -42,6 +42,8 @@ pub(crate) struct Config {
     pub(crate) users: Vec<crate::users_config::UserEntry>,
     /// The registrar (`[registrar]`).
     pub(crate) registrar: crate::users_config::RegistrarSection,
+    /// Trunks (`[[trunks]]`).
+    pub(crate) trunks: Vec<crate::trunks_config::TrunkEntry>,
 }
 
 /// `[wasm]`: settings shared by every plugin.
@@ -313,6 +315,7 @@ impl Default for Config {
             auth: Default::default(),
             users: Vec::new(),
             registrar: Default::default(),
+            trunks: Vec::new(),
         }
     }
 }
@@ -410,6 +413,8 @@ pub(crate) struct Settings {
     pub(crate) wasm_instances: u32,
     /// Users, authentication and the registrar.
     pub(crate) users: crate::users_config::UserSettings,
+    /// Trunks Tandem registers with.
+    pub(crate) trunk_registrations: Vec<b2bua::TrunkRegistration>,
 }
 
 /// Which plugins a call asks before the dial plan.
@@ -730,8 +735,10 @@ impl Config {
             Some(dir) => Some(dir.clone()),
             None => default_plugin_cache(),
         };
-        let users =
+        let mut users =
             crate::users_config::validate(&self.auth, &self.users, &self.registrar, &mut errors);
+        let trunks = crate::trunks_config::validate(&self.trunks, &mut errors);
+        users.auth.trusted.extend(trunks.trusted.iter().copied());
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -752,12 +759,14 @@ impl Config {
                     username: c.username.clone(),
                     password: c.password.clone(),
                 })
+                .chain(trunks.credentials.iter().cloned())
                 .collect(),
             t1: Duration::from_millis(s.t1_ms),
             session_expires: (s.session_expires_s > 0)
                 .then(|| Duration::from_secs(s.session_expires_s.max(s.min_se_s))),
             min_se: Duration::from_secs(s.min_se_s.max(1)),
             users: Default::default(),
+            trunks: trunks.inbound.clone(),
         };
         let media = media::MediaConfig {
             bind,
@@ -793,6 +802,7 @@ impl Config {
             plugin_cache,
             wasm_instances: self.wasm.instances.max(1),
             users,
+            trunk_registrations: trunks.registrations,
         })
     }
 }

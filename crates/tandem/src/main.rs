@@ -4,6 +4,7 @@
 mod cli;
 mod config;
 mod dialplan;
+mod trunks_config;
 mod users_config;
 
 use anyhow::Context;
@@ -194,6 +195,7 @@ async fn run(settings: config::Settings, core_host: Arc<b2bua::CoreHost>) -> any
     // The extensions the core implements on each leg.
     layer_config.policy.supported = vec!["100rel".into(), "timer".into()];
     let (layer, events) = TxLayer::spawn(transports.clone(), inbound_rx, layer_config);
+    let layer_handle = layer.clone();
     let media_engine = media::MediaEngine::new(settings.media.clone());
     let mut handler = engine.clone().map(|e| e as Arc<dyn api::CallHandler>);
     if let Some(plugins) = &plugins
@@ -217,8 +219,10 @@ async fn run(settings: config::Settings, core_host: Arc<b2bua::CoreHost>) -> any
     }
     let _stats =
         b2bua::Dispatcher::spawn(layer, events, media_engine, settings.core.clone(), handler);
+    let trunks = b2bua::TrunkRegistrations::spawn(&layer_handle, settings.trunk_registrations);
     signals.wait_for_shutdown(engine, plugins).await;
     tracing::info!(message = "Shutting down.");
+    trunks.shutdown(std::time::Duration::from_secs(2)).await;
     transports.shutdown();
     Ok(())
 }

@@ -215,6 +215,8 @@ pub(crate) struct Call {
     a_reliable: Option<prack::ReliableProvisional>,
     /// A provisional to A waiting for the previous one's PRACK.
     a_queued: Option<Message>,
+    /// The 2xx to A, held until A PRACKs the early SDP (RFC 3262 §3).
+    a_answer_held: Option<Message>,
     /// The last RSeq sent to A.
     a_rseq: u32,
     /// Session timer of the A leg.
@@ -278,6 +280,7 @@ impl Call {
             call_id,
             a_reliable: None,
             a_queued: None,
+            a_answer_held: None,
             a_rseq: 0,
             a_timer: None,
             b_timer: None,

@@ -99,12 +99,29 @@ impl Call {
         });
     }
 
-    /// When the reliable provisional to A is next retransmitted.
+    /// When the reliable provisional to A is next retransmitted (also
+    /// after the answer, while the 2xx waits for its PRACK).
     pub(super) fn reliable_deadline(&self) -> Option<Instant> {
         match (&self.a_reliable, self.state) {
             (Some(r), State::Setup) => Some(r.next.min(r.give_up)),
+            (Some(r), _) if self.a_answer_held.is_some() => Some(r.next.min(r.give_up)),
             _ => None,
         }
+    }
+
+    /// At the answer: whether the 2xx must wait for the PRACK of the
+    /// outstanding reliable provisional (it carried SDP: RFC 3262 §3).
+    /// Otherwise the answer supersedes every unacknowledged provisional.
+    pub(super) fn hold_answer_for_prack(&mut self) -> bool {
+        self.a_queued = None;
+        let hold = self
+            .a_reliable
+            .as_ref()
+            .is_some_and(|r| !r.message.body.is_empty());
+        if !hold {
+            self.a_reliable = None;
+        }
+        hold
     }
 
     /// Retransmits (or gives up on) the reliable provisional to A.
@@ -115,6 +132,11 @@ impl Call {
         if now >= r.give_up {
             tracing::info!(message = "Caller never PRACKed a reliable provisional.");
             self.a_reliable = None;
+            // The call is answered on the other side: send the held 2xx
+            // rather than tear down a live call for a lost PRACK.
+            if let Some(ok) = self.a_answer_held.take() {
+                self.a_tx.respond(ok);
+            }
             return;
         }
         if now >= r.next {
@@ -136,6 +158,10 @@ impl Call {
             (Some(r), Some(n)) if r.rseq == n => {
                 tx.reply(200, "OK");
                 self.a_reliable = None;
+                if let Some(ok) = self.a_answer_held.take() {
+                    self.a_tx.respond(ok);
+                    return;
+                }
                 if let Some(next) = self.a_queued.take() {
                     self.send_reliable_to_a(next);
                 }
@@ -149,11 +175,6 @@ impl Call {
         }
     }
 
-    /// The answer supersedes any unacknowledged provisional.
-    pub(super) fn clear_reliable(&mut self) {
-        self.a_reliable = None;
-        self.a_queued = None;
-    }
 }
 
 /// True when a request on leg `leg` is a PRACK for the A leg.

@@ -471,7 +471,9 @@ impl Call {
                 }
             }
         }
-        self.clear_reliable();
+        // RFC 3262 §3: a 2xx waits for the PRACK of an outstanding
+        // reliable provisional that carried SDP.
+        let hold = self.hold_answer_for_prack();
         self.start_session_timers(&resp, &mut ok);
         if !self.a_invite.body.is_empty() {
             self.sdp_in_force[0] = Some(self.a_invite.body.clone());
@@ -479,7 +481,12 @@ impl Call {
         if !resp.body.is_empty() {
             self.sdp_in_force[1] = Some(resp.body.clone());
         }
-        self.a_tx.respond(ok);
+        if hold {
+            tracing::debug!(message = "Answer held until the caller PRACKs the early SDP.");
+            self.a_answer_held = Some(ok);
+        } else {
+            self.a_tx.respond(ok);
+        }
         self.a_dialog = Dialog::uas(&self.a_invite, &self.a_tag, a_target, contact);
         self.state = State::Confirmed;
         self.script_answered();
