@@ -627,3 +627,39 @@ fn baresip_registers_and_calls_through_tandem_to_sipp() {
     );
     tandem.expect_log(WAIT, &["Hangup."]);
 }
+
+#[test]
+fn an_open_switch_on_a_public_listener_warns() {
+    // Bound to the wildcard address but never sent to: nothing leaves
+    // the machine.
+    let open = Tandem::builder().listen(&["udp:0.0.0.0:0"]).start();
+    open.expect_log(WAIT, &["No [[users]] configured"]);
+    let closed = Tandem::builder()
+        .config(&users(""))
+        .listen(&["udp:0.0.0.0:0"])
+        .start();
+    closed.expect_log(WAIT, &["Listening."]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(closed.count_log(&["No [[users]] configured"]), 0);
+}
+
+#[test]
+fn a_tcp_registration_keeps_its_idle_connection_open() {
+    // Connections idle for 1 s are closed, unless a binding lives on them.
+    let tandem = Tandem::with_config("[sip]\ntcp_idle_timeout_s = 1\n");
+    let mut phone = Ua::caller("frank", SippTransport::Tcp, &tandem);
+    let ok = send(
+        &register_req(&phone, "frank", &unique("reg-"), 1, 60),
+        &mut phone,
+    );
+    assert_eq!(ok.status(), 200, "{}", ok.text());
+    std::thread::sleep(Duration::from_millis(2500));
+    let mut caller = Ua::caller("gina", SippTransport::Udp, &tandem);
+    let inv = invite_req(&caller, tandem.udp(), "gina", "frank");
+    caller.send_req(&inv);
+    let at_phone = phone.expect_request("INVITE");
+    phone.respond(&at_phone, 486, "Busy Here", &[], None);
+    let r = caller.expect_final(&inv);
+    assert_eq!(r.status(), 486, "{}", r.text());
+    caller.ack_failure(&inv, &r);
+}

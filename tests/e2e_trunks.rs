@@ -159,3 +159,52 @@ targets = ["{}"]
     assert!(status.success(), "{status:?}");
     tandem.expect_log(wait, &["Trunk unregistered.", "trunk=carrier"]);
 }
+
+#[test]
+fn the_dial_plan_sees_calls_from_a_trunk_by_their_number() {
+    let mut carrier = Ua::callee("carrier", SippTransport::Udp);
+    let mut b = Ua::callee("b", SippTransport::Udp);
+    let mut builder = Tandem::builder();
+    let script = builder.file(
+        "trunk.lua",
+        &format!(
+            r#"
+function on_invite(call)
+  call:set_header("X-Trunk", tostring(call.vars.trunk))
+  call:set_header("X-Number", call.user)
+  local r = call:dial("{}")
+  if not r.answered then call:reject(r.code, r.reason) end
+end
+"#,
+            b.target().replace("${user}", "desk")
+        ),
+    );
+    let tandem = builder
+        .config(&format!(
+            "[dialplan]\nscript = \"{}\"\n\n[[trunks]]\nname = \"carrier\"\naddress = \"{}\"\nregister = true\nusername = \"gw\"\npassword = \"pw\"\n",
+            script.display(),
+            carrier.local
+        ))
+        .start();
+    let reg = carrier.expect_request("REGISTER");
+    let contact = uri_of(reg.must("Contact"));
+    carrier.respond(&reg, 200, "OK", &[("Expires", "600")], None);
+    tandem.expect_log(Duration::from_secs(5), &["Trunk registered."]);
+    let invite = Req::new("INVITE", "UDP", carrier.local)
+        .uri(&contact)
+        .set(
+            "From",
+            &format!("<sip:+4940999@carrier.test>;tag={}", unique("c")),
+        )
+        .set("To", "<sip:+4930777@carrier.test>")
+        .set("Contact", &carrier.contact())
+        .sdp();
+    carrier.send_req(&invite);
+    let at_b = b.expect_request("INVITE");
+    assert_eq!(at_b.header("X-Trunk"), Some("carrier"), "{}", at_b.text());
+    assert_eq!(at_b.header("X-Number"), Some("+4930777"));
+    b.respond(&at_b, 480, "Temporarily Unavailable", &[], None);
+    let r = carrier.expect_final(&invite);
+    assert_eq!(r.status(), 480);
+    carrier.ack_failure(&invite, &r);
+}

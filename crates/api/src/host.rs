@@ -61,7 +61,8 @@ pub trait Host: Send + Sync + 'static {
     /// Performs an HTTP request without blocking a thread; the error is a
     /// message for the script.
     fn http(&self, request: HttpRequest) -> BoxFuture<'static, Result<HttpResponse, String>>;
-    /// The static route for a dialled user, if any.
+    /// The route for a dialled user, if any: a registered user's phones
+    /// (`user:NAME`), else the static route.
     fn route(&self, user: &str) -> Option<RouteInfo>;
     /// The registered contacts of a user, best first (empty: none).
     fn lookup(&self, user: &str) -> Vec<crate::Contact> {

@@ -379,7 +379,7 @@ pub fn to_matches(request: &Message, user: &str) -> bool {
 
 impl Authenticator {
     /// An authenticator with a random per-process nonce secret and opaque
-    /// value. An empty `algorithms` list means the default (SHA-256, MD5);
+    /// value. An empty `algorithms` list means the default (MD5 only);
     /// duplicates are dropped.
     pub fn new(config: AuthConfig, directory: Directory) -> Authenticator {
         let mut secret = [0u8; 32];

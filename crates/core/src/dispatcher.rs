@@ -195,9 +195,13 @@ impl Dispatcher {
                 }
                 match method {
                     Method::Invite => self.new_call(request, source, tx),
-                    Method::Register => {
-                        crate::registration::on_register(&self.config.users, request, source, tx)
-                    }
+                    Method::Register => crate::registration::on_register(
+                        &self.config.users,
+                        self.layer.transports(),
+                        request,
+                        source,
+                        tx,
+                    ),
                     // No out-of-dialog MESSAGE routing yet.
                     Method::Message => tx.reply(480, "Temporarily Unavailable"),
                     _ => tx.reply(481, "Call/Transaction Does Not Exist"),
@@ -384,7 +388,14 @@ impl Dispatcher {
             }
             // The dial plan decides about calls without credentials
             // (`call.auth_user` is nil; `call:challenge()` asks for them).
-            auth::Verdict::Challenge(_) if !users.challenge_calls => Some(None),
+            // (Credentials that did not pass — stale, another algorithm —
+            // are challenged at once, so the phone's retry keeps `stale`.)
+            auth::Verdict::Challenge(_)
+                if !users.challenge_calls
+                    && request.header(&HeaderName::ProxyAuthorization).is_none() =>
+            {
+                Some(None)
+            }
             auth::Verdict::Challenge(r) | auth::Verdict::Blocked(r) => {
                 tx.reply_with(r.code, r.reason, r.headers);
                 None

@@ -108,7 +108,17 @@ impl Host for CoreHost {
         }
     }
 
+    /// A registered user's route rings their phones (`user:NAME`), like a
+    /// call without a dial plan; otherwise the static route.
     fn route(&self, user: &str) -> Option<RouteInfo> {
+        if !user.is_empty() && !self.users.lookup(user).is_empty() {
+            return Some(RouteInfo {
+                targets: vec![format!("user:{user}")],
+                mode: api::DialMode::Parallel,
+                timeout: crate::call::DEFAULT_RING_TIMEOUT,
+                anchor_media: None,
+            });
+        }
         let d = self.router.route(user).ok()?;
         Some(RouteInfo {
             targets: d.targets.iter().map(|t| t.uri.to_string()).collect(),

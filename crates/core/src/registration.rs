@@ -6,7 +6,7 @@ use crate::users::{UserServices, unix_now};
 use api::{RegisterContact, RegisterDecision, RegisterView};
 use sip::message::Message;
 use sip::transaction::ServerTx;
-use sip::transport::Source;
+use sip::transport::{Source, Transports};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,6 +15,7 @@ use std::time::Instant;
 /// of its own, so a slow script never holds up the dispatcher.
 pub(crate) fn on_register(
     users: &Arc<UserServices>,
+    transports: &Transports,
     request: Message,
     source: Source,
     tx: ServerTx,
@@ -61,14 +62,27 @@ pub(crate) fn on_register(
     let run = users
         .register_hook()
         .and_then(|hook| hook.on_register(register_view(&request, &source, &parsed, auth_user)));
+    let transports = transports.clone();
     match run {
-        None => store(users, &parsed, &source, &BTreeMap::new(), &tx),
+        None if !users.durable_store => {
+            store(users, &transports, &parsed, &source, &BTreeMap::new(), &tx)
+        }
+        None => {
+            // A journal write (and fsync) must not hold up the signalling.
+            let users = users.clone();
+            tokio::task::spawn_blocking(move || {
+                store(&users, &transports, &parsed, &source, &BTreeMap::new(), &tx)
+            });
+        }
         Some((label, run)) => {
             let users = users.clone();
             tokio::spawn(async move {
                 match run.await {
                     Ok(RegisterDecision::Accept { attrs }) => {
-                        store(&users, &parsed, &source, &attrs, &tx)
+                        let _ = tokio::task::spawn_blocking(move || {
+                            store(&users, &transports, &parsed, &source, &attrs, &tx)
+                        })
+                        .await;
                     }
                     Ok(RegisterDecision::Reject { code, reason }) => {
                         tracing::info!(
@@ -81,6 +95,12 @@ pub(crate) fn on_register(
                         tx.reply(code, &reason);
                     }
                     Ok(RegisterDecision::Challenge) => {
+                        if !users.auth.has_users() {
+                            tracing::warn!(
+                                message = "on_register challenged, but no users are configured: nobody can answer.",
+                                aor = %aor,
+                            );
+                        }
                         let r = users.auth.challenge(auth::Kind::Www, false, Instant::now());
                         tx.reply_with(r.code, r.reason, r.headers);
                     }
@@ -103,6 +123,7 @@ pub(crate) fn on_register(
 /// Updates the registrar and answers.
 fn store(
     users: &UserServices,
+    transports: &Transports,
     parsed: &registrar::RegisterRequest,
     source: &Source,
     attrs: &BTreeMap<String, String>,
@@ -113,6 +134,18 @@ fn store(
     let path = registrar::Path::from_source(source);
     match users.registrar.apply(aor, parsed, path, now, attrs) {
         Ok(bindings) => {
+            // A phone on TCP is reached over its connection: keep that
+            // open for as long as a binding lives on it.
+            if let Some(conn) = source.conn {
+                let longest = bindings
+                    .iter()
+                    .filter(|b| b.path.conn == Some(conn.0))
+                    .map(|b| b.expires_in(now))
+                    .max();
+                if let Some(secs) = longest {
+                    transports.keep_open(conn, std::time::Duration::from_secs(secs));
+                }
+            }
             tracing::debug!(
                 message = "Registration.",
                 aor = %aor,

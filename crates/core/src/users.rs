@@ -18,6 +18,9 @@ pub struct UserServices {
     /// INVITEs without credentials are challenged (`false`: they reach the
     /// dial plan unauthenticated, which may `call:challenge()`).
     pub challenge_calls: bool,
+    /// The location store writes to disk: REGISTERs are stored off the
+    /// dispatcher's task.
+    pub durable_store: bool,
     /// The dial plan's `on_register`, once a dial plan is loaded.
     register_hook: OnceLock<Arc<dyn api::RegisterHandler>>,
 }
@@ -60,6 +63,7 @@ impl UserServices {
             registrar: Arc::new(registrar),
             strict_identity,
             challenge_calls,
+            durable_store: false,
             register_hook: OnceLock::new(),
         }
     }

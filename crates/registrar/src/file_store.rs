@@ -51,6 +51,9 @@ struct Journal {
 pub struct FileStore {
     mem: MemoryStore,
     journal: Mutex<Journal>,
+    /// `PATH.lock`, exclusively locked while the store is open: a second
+    /// process (another Tandem on the same file) is refused.
+    _lock: File,
 }
 
 impl FileStore {
@@ -59,6 +62,23 @@ impl FileStore {
     /// fsynced before `put` returns.
     pub fn open(path: impl AsRef<FsPath>, sync: bool) -> Result<FileStore, StoreError> {
         let path = path.as_ref().to_path_buf();
+        let mut lock_path = path.clone().into_os_string();
+        lock_path.push(".lock");
+        let lock = private_options()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Unavailable(format!(
+                    "{} is in use by another process",
+                    path.display()
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+        }
         let mem = MemoryStore::new();
         match std::fs::read(&path) {
             Ok(data) => replay(&path, &data, &mem),
@@ -76,6 +96,7 @@ impl FileStore {
                 sync,
                 broken: false,
             }),
+            _lock: lock,
         })
     }
 
@@ -234,6 +255,21 @@ fn sync_dir(path: &FsPath) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_second_store_on_the_same_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.jsonl");
+        let first = FileStore::open(&path, false).unwrap();
+        let second = FileStore::open(&path, false);
+        assert!(
+            matches!(&second, Err(StoreError::Unavailable(m)) if m.contains("in use")),
+            "{:?}",
+            second.err()
+        );
+        drop(first);
+        assert!(FileStore::open(&path, false).is_ok());
+    }
+
     use super::*;
     use crate::testutil::binding;
 

@@ -88,6 +88,11 @@ fn main() -> ExitCode {
         }
     };
     let mut settings = settings;
+    if cli.command.is_some() {
+        // `check` and `simulate` must not open (and compact) the bindings
+        // file a running Tandem appends to.
+        settings.users.file = None;
+    }
     let users = match settings.users.services() {
         Ok(u) => Arc::new(u),
         Err(e) => {

@@ -152,3 +152,41 @@ pub(crate) fn validate(entries: &[TrunkEntry], errors: &mut Vec<String>) -> Trun
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    #[test]
+    fn trunks_are_checked_and_trusted() {
+        let c = Config::parse(
+            "[[trunks]]\nname = \"carrier\"\naddress = \"192.0.2.10:5060\"\nregister = true\nusername = \"gw\"\npassword = \"pw\"\n",
+        )
+        .unwrap();
+        let s = c.validate().unwrap();
+        assert_eq!(s.trunk_registrations.len(), 1);
+        assert_eq!(s.trunk_registrations[0].domain, "192.0.2.10");
+        assert_eq!(s.trunk_registrations[0].contact_user, "gw");
+        assert_eq!(s.core.trunks.len(), 1);
+        assert!(
+            s.users
+                .auth
+                .trusted
+                .iter()
+                .any(|n| n.contains(&"192.0.2.10".parse::<std::net::IpAddr>().unwrap()))
+        );
+        assert!(
+            s.core
+                .credentials
+                .iter()
+                .any(|c| c.target == "192.0.2.10:5060")
+        );
+        let bad = Config::parse(
+            "[[trunks]]\nname = \"x\"\naddress = \"carrier.example:5060\"\n\n[[trunks]]\nname = \"y\"\naddress = \"192.0.2.1:5060\"\nregister = true\n",
+        )
+        .unwrap();
+        let errors = bad.validate().unwrap_err().join("\n");
+        assert!(errors.contains("must be IP:PORT"), "{errors}");
+        assert!(errors.contains("needs a username"), "{errors}");
+    }
+}

@@ -141,12 +141,14 @@ impl UserSettings {
             None => std::sync::Arc::new(registrar::MemoryStore::new()),
         };
         let registrar = registrar::Registrar::new(self.registrar.clone(), store);
-        Ok(b2bua::UserServices::new(
+        let mut services = b2bua::UserServices::new(
             auth::Authenticator::new(self.auth.clone(), directory),
             registrar,
             self.match_from,
             self.challenge_calls,
-        ))
+        );
+        services.durable_store = self.file.is_some();
+        Ok(services)
     }
 }
 
@@ -267,5 +269,52 @@ pub(crate) fn validate(
         fsync: reg.fsync,
         match_from: auth.match_from,
         challenge_calls: auth.challenge_calls,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    #[test]
+    fn users_come_from_the_config_and_a_users_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("users.toml"),
+            "[[users]]\nname = \"bob\"\nha1 = \"0123456789abcdef0123456789abcdef\"\n",
+        )
+        .unwrap();
+        let config_path = dir.path().join("tandem.toml");
+        std::fs::write(
+            &config_path,
+            "[auth]\nrealm = \"pbx.test\"\nusers_file = \"users.toml\"\ntrusted = [\"192.0.2.0/24\", \"::1\"]\n\n[[users]]\nname = \"alice\"\npassword = \"wonderland\"\n",
+        )
+        .unwrap();
+        let s = Config::load(&config_path).unwrap().validate().unwrap();
+        let names: Vec<&str> = s.users.users.iter().map(|u| u.name.as_str()).collect();
+        assert_eq!(names, ["alice", "bob"]);
+        assert_eq!(s.users.auth.realm, "pbx.test");
+        assert_eq!(s.users.auth.trusted.len(), 2);
+        assert_eq!(s.users.auth.algorithms, [auth::Algorithm::Md5]);
+    }
+
+    #[test]
+    fn bad_user_settings_are_all_reported() {
+        let c = Config::parse(
+            "[auth]\nrealm = \"\"\nalgorithms = [\"SHA-512\"]\ntrusted = [\"not-a-net\"]\nusers_file = \"/nonexistent/users.toml\"\n\n[[users]]\nname = \"a\"\n\n[[users]]\nname = \"b\"\npassword = \"x\"\nha1 = \"y\"\n\n[registrar]\nmin_expires = 0\n",
+        )
+        .unwrap();
+        let errors = c.validate().unwrap_err().join("\n");
+        for needle in [
+            "auth.realm",
+            "auth.algorithms: `SHA-512`",
+            "auth.trusted",
+            "auth.users_file",
+            "users `a`: needs password",
+            "users `b`: give either password",
+            "registrar.min_expires",
+        ] {
+            assert!(errors.contains(needle), "{needle} missing in:\n{errors}");
+        }
     }
 }

@@ -174,7 +174,6 @@ impl Call {
             _ => tx.reply(481, "Call/Transaction Does Not Exist"),
         }
     }
-
 }
 
 /// True when a request on leg `leg` is a PRACK for the A leg.

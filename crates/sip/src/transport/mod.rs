@@ -318,6 +318,12 @@ impl Transports {
             .map(|l| l.addr)
     }
 
+    /// Keeps TCP connection `conn` open for at least `period`, idle or
+    /// not (see [`TcpPool::keep_open`]); false if it is gone.
+    pub fn keep_open(&self, conn: ConnId, period: Duration) -> bool {
+        self.inner.tcp.keep_open(conn, period)
+    }
+
     /// Number of open TCP connections.
     pub fn tcp_connections(&self) -> usize {
         self.inner.tcp.len()

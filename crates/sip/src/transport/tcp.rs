@@ -24,6 +24,9 @@ use tokio_util::sync::CancellationToken;
 struct Conn {
     remote: SocketAddr,
     tx: mpsc::Sender<Bytes>,
+    /// Kept open at least until `epoch` + this many milliseconds, idle or
+    /// not (a registration that lives on this connection).
+    keep: Arc<AtomicU64>,
 }
 
 #[derive(Default)]
@@ -40,6 +43,8 @@ pub struct TcpPool {
     next_id: AtomicU64,
     table: Mutex<Table>,
     listen_addrs: Mutex<Vec<SocketAddr>>,
+    /// The origin of the connections' keep-open times.
+    epoch: tokio::time::Instant,
 }
 
 impl TcpPool {
@@ -55,6 +60,28 @@ impl TcpPool {
             next_id: AtomicU64::new(1),
             table: Mutex::new(Table::default()),
             listen_addrs: Mutex::new(Vec::new()),
+            epoch: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Keeps connection `id` open for at least `period` from now, even if
+    /// it stays idle (Kamailio's `tcp_persistent_flag`): a phone that
+    /// registered over it is reached over it until its binding expires.
+    /// False if the connection is gone.
+    pub fn keep_open(&self, id: ConnId, period: std::time::Duration) -> bool {
+        let until = (tokio::time::Instant::now() + period).saturating_duration_since(self.epoch);
+        let ms = u64::try_from(until.as_millis()).unwrap_or(u64::MAX);
+        match self
+            .table
+            .lock()
+            .ok()
+            .and_then(|t| t.conns.get(&id).map(|c| c.keep.clone()))
+        {
+            Some(keep) => {
+                keep.fetch_max(ms, Ordering::Relaxed);
+                true
+            }
+            None => false,
         }
     }
 
@@ -81,7 +108,14 @@ impl TcpPool {
         }
         let id = ConnId(self.next_id.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = mpsc::channel(self.config.tcp_queue);
-        t.conns.insert(id, Conn { remote, tx });
+        t.conns.insert(
+            id,
+            Conn {
+                remote,
+                tx,
+                keep: Arc::new(AtomicU64::new(0)),
+            },
+        );
         t.by_addr.insert(remote, id);
         Some((id, rx))
     }
@@ -207,7 +241,13 @@ async fn run_conn(
         remote,
         conn: Some(id),
     };
-    let reason = read_loop(&pool, &mut rd, source).await;
+    let keep = pool
+        .table
+        .lock()
+        .ok()
+        .and_then(|t| t.conns.get(&id).map(|c| c.keep.clone()))
+        .unwrap_or_default();
+    let reason = read_loop(&pool, &mut rd, source, &keep).await;
     tracing::debug!(message = "TCP connection closed.", %remote, reason);
     pool.unregister(id);
     // The writer ends once every sender (the table's, now removed, and any
@@ -219,6 +259,7 @@ async fn read_loop(
     pool: &Arc<TcpPool>,
     rd: &mut tokio::net::tcp::OwnedReadHalf,
     source: Source,
+    keep: &AtomicU64,
 ) -> &'static str {
     let cfg = &pool.config;
     let mut buf = BytesMut::with_capacity(8192);
@@ -278,12 +319,24 @@ async fn read_loop(
         }
         let deadline = match message_started {
             Some(t) => t + cfg.tcp_message_timeout,
-            None => tokio::time::Instant::now() + cfg.tcp_idle_timeout,
+            None => {
+                let kept =
+                    pool.epoch + std::time::Duration::from_millis(keep.load(Ordering::Relaxed));
+                (tokio::time::Instant::now() + cfg.tcp_idle_timeout).max(kept)
+            }
         };
         let read = tokio::select! {
             _ = pool.shutdown.cancelled() => return "shutdown",
             _ = tokio::time::sleep_until(deadline) => {
-                return if message_started.is_some() { "message timeout" } else { "idle timeout" };
+                if message_started.is_some() {
+                    return "message timeout";
+                }
+                // A registration may have asked to keep it open meanwhile.
+                let kept = pool.epoch + std::time::Duration::from_millis(keep.load(Ordering::Relaxed));
+                if kept > tokio::time::Instant::now() {
+                    continue;
+                }
+                return "idle timeout";
             }
             r = rd.read_buf(&mut buf) => r,
         };
