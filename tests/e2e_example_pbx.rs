@@ -11,7 +11,8 @@ mod support;
 use sip::auth::{Algorithm, Challenge};
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
-use support::ua::{Dialog, Incoming, Ua, hangup, sdp};
+use support::digest::{authorized, challenge, send};
+use support::ua::{Dialog, Ua, hangup, sdp};
 use support::*;
 
 /// The example's voicemail, trunk and media ports, which the test moves
@@ -77,26 +78,7 @@ fn md5_challenge(resp: &Msg) -> Challenge {
     };
     let offered = resp.header_all(header);
     assert_eq!(offered.len(), 1, "MD5 alone is offered:\n{}", resp.text());
-    let c = Challenge::parse(offered[0]).expect("a digest challenge");
-    assert_eq!(c.algorithm, Algorithm::Md5, "{}", resp.text());
-    c
-}
-
-/// `req` with credentials answering `c` (nonce count `nc`).
-fn authorized(req: Req, c: &Challenge, user: &str, password: &str, nc: u32) -> Req {
-    let header = if req.method == "REGISTER" {
-        "Authorization"
-    } else {
-        "Proxy-Authorization"
-    };
-    let value = c.answer(&req.method, &req.uri, user, password, nc, &unique("cn"));
-    req.set(header, &value)
-}
-
-/// Sends `req` from `ua` and returns its final response.
-fn send(req: &Req, ua: &mut Ua) -> Incoming {
-    ua.send_req(req);
-    ua.expect_final(req)
+    challenge(resp, Algorithm::Md5)
 }
 
 /// Registers `phone` as its user with `password` (401, then credentials),

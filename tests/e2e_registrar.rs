@@ -12,6 +12,7 @@ mod support;
 use sip::auth::{Algorithm, Challenge};
 use std::time::Duration;
 use support::baresip::Baresip;
+use support::digest::{authorized, challenge, send};
 use support::ua::{Incoming, Ua};
 use support::*;
 
@@ -49,37 +50,6 @@ fn register_req(ua: &Ua, user: &str, call_id: &str, cseq: u32, expires: u32) -> 
         .set("CSeq", &format!("{cseq} REGISTER"))
         .set("Contact", &ua.contact())
         .set("Expires", &expires.to_string())
-}
-
-/// The challenge for `algorithm` in a 401/407.
-fn challenge(resp: &Msg, algorithm: Algorithm) -> Challenge {
-    let header = if resp.status() == 401 {
-        "WWW-Authenticate"
-    } else {
-        "Proxy-Authenticate"
-    };
-    resp.header_all(header)
-        .into_iter()
-        .filter_map(|v| Challenge::parse(v).ok())
-        .find(|c| c.algorithm == algorithm)
-        .unwrap_or_else(|| panic!("no {algorithm:?} challenge in:\n{}", resp.text()))
-}
-
-/// `req` with credentials answering `c` (nonce count `nc`).
-fn authorized(req: Req, c: &Challenge, user: &str, password: &str, nc: u32) -> Req {
-    let header = if req.method == "REGISTER" {
-        "Authorization"
-    } else {
-        "Proxy-Authorization"
-    };
-    let value = c.answer(&req.method, &req.uri, user, password, nc, &unique("cn"));
-    req.set(header, &value)
-}
-
-/// Sends `req` from `ua` and returns its final response.
-fn send(req: &Req, ua: &mut Ua) -> Incoming {
-    ua.send_req(req);
-    ua.expect_final(req)
 }
 
 /// Registers `ua` as `user` (challenge, then credentials); returns the

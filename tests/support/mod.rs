@@ -17,6 +17,9 @@ pub(crate) mod ua;
 /// A real softphone (baresip), headless.
 pub(crate) mod baresip;
 
+/// Digest credentials for the test UA.
+pub(crate) mod digest;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
