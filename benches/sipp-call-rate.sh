@@ -6,7 +6,8 @@
 # (`{{UAS}}`, `{{UAS_ADDR}}` = host:port only, `{{ROOT}}` = this checkout),
 # e.g. benches/lcr.toml for the LCR plugin (run plugins/build.sh first);
 # without either the static route is used. LUA_STATES=N sets the dial
-# plan's Lua states (default 2).
+# plan's Lua states (default 2). TANDEM_BIN=PATH runs that binary instead of
+# building target/release/tandem (for A/B comparisons).
 # Each call is INVITE/100/180/200/ACK/BYE/200 on both legs. Prints the
 # answered calls, failures, the achieved rate and Tandem's CPU per call.
 # Loopback only; stops by itself.
@@ -18,7 +19,8 @@ proto=${3:-udp}
 media=${4:-anchored}
 dialplan=${5:-}
 command -v sipp >/dev/null || { echo "sipp missing: apt-get install -y sip-tester" >&2; exit 1; }
-cargo build --release -q -p tandem
+bin=${TANDEM_BIN:-./target/release/tandem}
+[ -n "${TANDEM_BIN:-}" ] || cargo build --release -q -p tandem
 work=$(mktemp -d)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 uas_port=$(free_port); uac_port=$(free_port)
@@ -49,7 +51,7 @@ esac
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-./target/release/tandem --config "$work/tandem.toml" --log-level warn,tandem=info 2>"$work/tandem.log" &
+"$bin" --config "$work/tandem.toml" --log-level warn,tandem=info 2>"$work/tandem.log" &
 tpid=$!; pids+=("$tpid")
 for _ in $(seq 50); do grep -q 'listen=' "$work/tandem.log" && break; sleep 0.1; done
 port=$(grep -o 'listen=[a-z]*:127.0.0.1:[0-9]*' "$work/tandem.log" | head -1 | sed 's/.*://')

@@ -347,6 +347,13 @@ impl<'a> IntoIterator for &'a Headers {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_parsed_header_list_stays_below_one_kib() {
+        // parse.rs allocates room for 14 headers: below glibc's large-bin
+        // size, so a parse never consolidates the fast bins.
+        assert!(14 * std::mem::size_of::<Header>() < 1024 - 16);
+    }
+
     use super::*;
 
     #[test]
