@@ -141,10 +141,10 @@ fn parse(data: Bytes, stream: bool) -> Result<Message, ParseError> {
     let is_request = !first.starts_with(b"SIP/");
     let start_line = parse_start_line(&data, first);
 
-    // 14 headers (72 bytes each) stay below glibc's large-request size
-    // (1 KiB): a larger first allocation made every parse consolidate the
-    // allocator's fast bins (BENCHMARKS.md, "Where a dial plan's time goes").
-    let mut headers = Headers::with_capacity(14);
+    // 13 headers (72 bytes each) stay below glibc's large-request size
+    // (a 1 KiB chunk): a larger first allocation made every parse
+    // consolidate the allocator's fast bins (BENCHMARKS.md, Lua dial plans).
+    let mut headers = Headers::with_capacity(13);
     let mut header_err: Option<ParseErrorKind> = None;
     let mut body_start = buf.len();
     loop {
