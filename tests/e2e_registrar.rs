@@ -71,6 +71,15 @@ fn register(ua: &mut Ua, user: &str, password: &str, expires: u32) -> (Incoming,
     (ok, c)
 }
 
+/// Sends INVITE `req` from `ua`, checks that it fails with `code`, and
+/// ACKs the failure.
+fn refused(req: &Req, ua: &mut Ua, code: u16) -> Incoming {
+    let r = send(req, ua);
+    assert_eq!(r.status(), code, "{}", r.text());
+    ua.ack_failure(req, &r);
+    r
+}
+
 /// An INVITE from `user` to `to` at tandem (not sent).
 fn invite_req(ua: &Ua, tandem: std::net::SocketAddr, user: &str, to: &str) -> Req {
     Req::new("INVITE", ua.transport.token(), ua.local)
@@ -294,9 +303,7 @@ fn unauthenticated_invites_are_challenged_and_never_reach_a_b_leg() {
     let mut a = Ua::caller("alice", SippTransport::Udp, &tandem);
     // No credentials: 407 with a Proxy-Authenticate per algorithm.
     let inv = invite_req(&a, tandem.udp(), "alice", "9123");
-    let r = send(&inv, &mut a);
-    assert_eq!(r.status(), 407, "{}", r.text());
-    a.ack_failure(&inv, &r);
+    let r = refused(&inv, &mut a, 407);
     let c = challenge(&r, Algorithm::Sha256);
     // Wrong password: 403.
     let wrong = authorized(
@@ -306,9 +313,7 @@ fn unauthenticated_invites_are_challenged_and_never_reach_a_b_leg() {
         "nope",
         1,
     );
-    let r = send(&wrong, &mut a);
-    assert_eq!(r.status(), 403, "{}", r.text());
-    a.ack_failure(&wrong, &r);
+    refused(&wrong, &mut a, 403);
     // Right password, but From claims to be bob: 403.
     let spoof = authorized(
         invite_req(&a, tandem.udp(), "bob", "9123"),
@@ -317,9 +322,7 @@ fn unauthenticated_invites_are_challenged_and_never_reach_a_b_leg() {
         "wonderland",
         2,
     );
-    let r = send(&spoof, &mut a);
-    assert_eq!(r.status(), 403, "{}", r.text());
-    a.ack_failure(&spoof, &r);
+    refused(&spoof, &mut a, 403);
     tandem.expect_log(WAIT, &["Call refused: From is not the authenticated user."]);
     b.expect_none(
         Duration::from_millis(500),
@@ -419,9 +422,7 @@ fn an_unregistered_user_gets_480_and_tcp_bindings_reuse_their_connection() {
         "wonderland",
         2,
     );
-    let r = send(&inv, &mut alice);
-    assert_eq!(r.status(), 480, "{}", r.text());
-    alice.ack_failure(&inv, &r);
+    refused(&inv, &mut alice, 480);
     // bob registers over TCP: the call reaches him on that connection.
     let mut bob = Ua::caller("bob", SippTransport::Tcp, &tandem);
     register(&mut bob, "bob", "builder", 60);
@@ -538,9 +539,7 @@ end
     // Without credentials the INVITE reaches the dial plan, which
     // challenges.
     let inv = invite_req(&alice, tandem.udp(), "alice", "bob");
-    let r = send(&inv, &mut alice);
-    assert_eq!(r.status(), 407, "{}", r.text());
-    alice.ack_failure(&inv, &r);
+    let r = refused(&inv, &mut alice, 407);
     let c = challenge(&r, Algorithm::Md5);
     let inv = authorized(
         invite_req(&alice, tandem.udp(), "alice", "bob"),
