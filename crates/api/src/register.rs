@@ -60,6 +60,18 @@ pub struct RegisterView {
     pub headers: Vec<(String, String)>,
 }
 
+impl RegisterView {
+    /// The first value of header `name`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        crate::view::header_values(&self.headers, name).next()
+    }
+
+    /// Every value of header `name`, in order.
+    pub fn headers(&self, name: &str) -> Vec<&str> {
+        crate::view::header_values(&self.headers, name).collect()
+    }
+}
+
 /// What `on_register` decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RegisterDecision {

@@ -175,6 +175,15 @@ pub fn reject_code(code: u16) -> Result<(), ApiError> {
     }
 }
 
+/// The arguments of a script's reject (`call:reject`, `reg:reject`): a
+/// final failure code and a reason phrase (the usual one when omitted).
+pub fn reject(code: u16, reason: Option<String>) -> Result<(u16, String), ApiError> {
+    reject_code(code)?;
+    let reason = reason.unwrap_or_else(|| crate::command::reason_phrase(code).to_string());
+    value("reason", &reason)?;
+    Ok((code, reason))
+}
+
 /// A user part for `set_from`: characters RFC 3261 allows unescaped.
 pub fn user(user: &str) -> Result<(), ApiError> {
     let ok = !user.is_empty()

@@ -38,24 +38,28 @@ pub struct CallView {
     pub vars: std::collections::BTreeMap<String, crate::Value>,
 }
 
+/// The values of header `name` (any case, compact forms too) in a list of
+/// (name, value) pairs, in order.
+pub fn header_values<'a>(
+    headers: &'a [(String, String)],
+    name: &str,
+) -> impl Iterator<Item = &'a str> + 'a {
+    let name = crate::validate::canonical_name(name).to_string();
+    headers
+        .iter()
+        .filter(move |(n, _)| n.eq_ignore_ascii_case(&name))
+        .map(|(_, v)| v.as_str())
+}
+
 impl CallView {
     /// The first value of header `name`.
     pub fn header(&self, name: &str) -> Option<&str> {
-        let name = crate::validate::canonical_name(name);
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        header_values(&self.headers, name).next()
     }
 
     /// Every value of header `name`, in order.
     pub fn headers(&self, name: &str) -> Vec<&str> {
-        let name = crate::validate::canonical_name(name);
-        self.headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect()
+        header_values(&self.headers, name).collect()
     }
 
     /// A view for tests and `tandem simulate`: a call from `from_user` to

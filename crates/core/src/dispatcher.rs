@@ -365,12 +365,7 @@ impl Dispatcher {
             auth::Kind::Proxy,
             std::time::Instant::now(),
         );
-        let call_id = || {
-            request
-                .call_id()
-                .map(|c| String::from_utf8_lossy(c).into_owned())
-                .unwrap_or_default()
-        };
+        let call_id = || crate::view::call_id_text(request);
         match verdict {
             auth::Verdict::Trusted | auth::Verdict::Open => Some(None),
             auth::Verdict::Authenticated { user } => {
@@ -444,10 +439,7 @@ impl Dispatcher {
         user: &str,
     ) -> Result<RouteDecision, (u16, &'static str)> {
         self.config.router.route(user).map_err(|e| {
-            let call_id = request
-                .call_id()
-                .map(|c| String::from_utf8_lossy(c).into_owned())
-                .unwrap_or_default();
+            let call_id = crate::view::call_id_text(request);
             tracing::info!(message = "Call not routed.", user = %user, call_id = %call_id, error = %e);
             match e {
                 crate::route::RouteError::NoRoute(_) => (404, "Not Found"),

@@ -3,6 +3,7 @@
 //! hook, then update the registrar and answer with the current bindings.
 
 use crate::users::{UserServices, unix_now};
+use crate::view::call_id_text;
 use api::{RegisterContact, RegisterDecision, RegisterView};
 use sip::message::Message;
 use sip::transaction::ServerTx;
@@ -109,7 +110,7 @@ pub(crate) fn on_register(
                             message = "on_register failed; registration refused.",
                             script = %e.script,
                             line = e.line.map(i64::from).unwrap_or(-1),
-                            call_id = %call_id(&request),
+                            call_id = %call_id_text(&request),
                             error = %e.message,
                         );
                         tx.reply(500, "Server Internal Error");
@@ -167,13 +168,6 @@ fn store(
     }
 }
 
-fn call_id(request: &Message) -> String {
-    request
-        .call_id()
-        .map(|c| String::from_utf8_lossy(c).into_owned())
-        .unwrap_or_default()
-}
-
 /// The REGISTER as `on_register(reg)` sees it.
 fn register_view(
     request: &Message,
@@ -181,7 +175,6 @@ fn register_view(
     parsed: &registrar::RegisterRequest,
     auth_user: Option<String>,
 ) -> RegisterView {
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     RegisterView {
         user: parsed.aor.clone(),
         auth_user,
@@ -195,15 +188,11 @@ fn register_view(
             })
             .collect(),
         remove_all: parsed.star,
-        call_id: call_id(request),
+        call_id: call_id_text(request),
         source_ip: source.remote.ip(),
         source_port: source.remote.port(),
         transport: source.kind.as_str().to_ascii_lowercase(),
         user_agent: parsed.user_agent.clone(),
-        headers: request
-            .headers
-            .iter()
-            .map(|h| (text(h.name.as_bytes()), text(&h.value)))
-            .collect(),
+        headers: crate::view::header_list(request),
     }
 }

@@ -5,7 +5,7 @@
 //! shutdown. INVITEs the trunk sends to that binding are recognised by
 //! [`InboundTrunk`] and go to the dial plan as the dialled number.
 
-use rand::Rng;
+use crate::call::token;
 use sip::auth::Challenge;
 use sip::message::{HeaderName, Message, Method, NameAddr, Uri};
 use sip::transaction::{ClientEvent, TxLayer};
@@ -319,18 +319,9 @@ impl Registering {
         m.headers.push(HeaderName::CallId, self.call_id.clone());
         m.headers
             .push(HeaderName::CSeq, format!("{} REGISTER", self.cseq));
-        let sent_by = self
-            .layer
-            .transports()
-            .sent_by(t.target.kind, t.target.addr)
-            .unwrap_or(t.target.addr);
-        let transport = match t.target.kind {
-            sip::transport::TransportKind::Udp => "",
-            sip::transport::TransportKind::Tcp => ";transport=tcp",
-        };
         m.headers.push(
             HeaderName::Contact,
-            format!("<sip:{}@{sent_by}{transport}>", t.contact_user),
+            crate::call::contact(self.layer.transports(), &t.contact_user, &t.target),
         );
         m.headers
             .push(HeaderName::Expires, expires.as_secs().to_string());
@@ -353,9 +344,4 @@ impl Registering {
         }
         m
     }
-}
-
-/// A random token for Call-ID, tags and cnonces.
-fn token() -> String {
-    format!("{:016x}", rand::rng().random::<u64>())
 }

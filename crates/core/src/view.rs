@@ -29,7 +29,7 @@ pub(crate) fn call_view(request: &Message, source: &Source) -> CallView {
             .to_string(),
         from_name,
         to: to.map(|t| t.uri.to_string()).unwrap_or_default(),
-        call_id: request.call_id().map(|c| text(c)).unwrap_or_default(),
+        call_id: call_id_text(request),
         source_ip: source.remote.ip(),
         source_port: source.remote.port(),
         transport: source.kind.as_str().to_ascii_lowercase(),
@@ -40,12 +40,26 @@ pub(crate) fn call_view(request: &Message, source: &Source) -> CallView {
         ),
         auth_user: None,
         vars: Default::default(),
-        headers: request
-            .headers
-            .iter()
-            .map(|h| (text(h.name.as_bytes()), text(&h.value)))
-            .collect(),
+        headers: header_list(request),
     }
+}
+
+/// The Call-ID of `request` as text (empty if none), for views and logs.
+pub(crate) fn call_id_text(request: &Message) -> String {
+    request
+        .call_id()
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .unwrap_or_default()
+}
+
+/// Every header of `request`, in order, as (canonical name, value) text.
+pub(crate) fn header_list(request: &Message) -> Vec<(String, String)> {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    request
+        .headers
+        .iter()
+        .map(|h| (text(h.name.as_bytes()), text(&h.value)))
+        .collect()
 }
 
 /// A display name without its quotes and escapes.

@@ -226,9 +226,7 @@ impl UserData for LuaCall {
             Ok(())
         });
         methods.add_method("reject", |_, c, (code, reason): (u16, Option<String>)| {
-            validate::reject_code(code).map_err(err)?;
-            let reason = reason.unwrap_or_else(|| api::command::reason_phrase(code).to_string());
-            validate::value("reason", &reason).map_err(err)?;
+            let (code, reason) = validate::reject(code, reason).map_err(err)?;
             c.send(Command::Reject { code, reason });
             Ok(())
         });

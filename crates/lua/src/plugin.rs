@@ -248,12 +248,10 @@ pub(crate) fn read_answer(call: &LuaCall, answer: &Table) -> Result<(Vec<Command
                 .get::<Option<u16>>("code")
                 .map_err(|e| format!("code: {e}"))?
                 .ok_or("apply: a reject needs `code`")?;
-            validate::reject_code(code).map_err(|e| e.to_string())?;
             let reason = answer
                 .get::<Option<String>>("reason")
-                .map_err(|e| format!("reason: {e}"))?
-                .unwrap_or_else(|| api::command::reason_phrase(code).to_string());
-            validate::value("reason", &reason).map_err(|e| e.to_string())?;
+                .map_err(|e| format!("reason: {e}"))?;
+            let (code, reason) = validate::reject(code, reason).map_err(|e| e.to_string())?;
             Apply::Reject(code, reason)
         }
         "pass" => Apply::Pass,

@@ -116,27 +116,13 @@ impl UserData for LuaRegister {
 
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_method("header", |_, r, name: String| {
-            let name = validate::canonical_name(&name);
-            Ok(r.view
-                .headers
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.clone()))
+            Ok(r.view.header(&name).map(str::to_string))
         });
         methods.add_method("headers", |lua, r, name: String| {
-            let name = validate::canonical_name(&name);
-            lua.create_sequence_from(
-                r.view
-                    .headers
-                    .iter()
-                    .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-                    .map(|(_, v)| v.clone()),
-            )
+            lua.create_sequence_from(r.view.headers(&name).into_iter().map(str::to_string))
         });
         methods.add_method("reject", |_, r, (code, reason): (u16, Option<String>)| {
-            validate::reject_code(code).map_err(err)?;
-            let reason = reason.unwrap_or_else(|| api::command::reason_phrase(code).to_string());
-            validate::value("reason", &reason).map_err(err)?;
+            let (code, reason) = validate::reject(code, reason).map_err(err)?;
             r.decide(RegisterDecision::Reject { code, reason });
             Ok(())
         });

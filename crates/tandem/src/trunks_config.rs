@@ -107,11 +107,7 @@ pub(crate) fn validate(entries: &[TrunkEntry], errors: &mut Vec<String>) -> Trun
         if !t.register {
             continue;
         }
-        let user_ok = |u: &str| {
-            !u.is_empty()
-                && u.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.!~*'()&=+$,;?/%".contains(&b))
-        };
+        let user_ok = |u: &str| api::validate::user(u).is_ok();
         if !user_ok(&t.username) {
             errors.push(format!(
                 "{at}: register = true needs a username (SIP user characters)"

@@ -116,9 +116,9 @@ pub(crate) fn route(r: wit::Route) -> Result<RouteAnswer, String> {
     let decision = match r.decision {
         wit::Decision::Dial(d) => Decision::Dial(dial(d)?),
         wit::Decision::Reject(rj) => {
-            validate::reject_code(rj.code).map_err(|e| e.to_string())?;
-            validate::value("reason", &rj.reason).map_err(|e| e.to_string())?;
-            Decision::Reject(rj.code, rj.reason)
+            let (code, reason) =
+                validate::reject(rj.code, Some(rj.reason)).map_err(|e| e.to_string())?;
+            Decision::Reject(code, reason)
         }
         wit::Decision::Pass => Decision::Pass,
     };

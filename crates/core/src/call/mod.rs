@@ -15,6 +15,7 @@ use crate::route::{ResolvedTarget, RouteDecision};
 use bytes::Bytes;
 use media::{MediaEngine, MediaSession};
 pub(crate) use script::{DEFAULT_RING_TIMEOUT, ScriptDriver};
+pub(crate) use setup::token;
 use sip::dialog::Dialog;
 use sip::message::{HeaderName, Message, Method};
 use sip::transaction::{ClientEvent, ClientTx, ServerTx, TxKey, TxLayer};
@@ -594,16 +595,7 @@ impl Call {
 
     /// Our Contact toward a peer.
     fn contact_for(&self, target: &Target) -> Bytes {
-        let sent_by = self
-            .layer
-            .transports()
-            .sent_by(target.kind, target.addr)
-            .unwrap_or(target.addr);
-        let transport = match target.kind {
-            TransportKind::Udp => "",
-            TransportKind::Tcp => ";transport=tcp",
-        };
-        Bytes::from(format!("<sip:tandem@{sent_by}{transport}>"))
+        Bytes::from(contact(self.layer.transports(), "tandem", target))
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -685,4 +677,21 @@ async fn media_inactive(media: Option<&MediaSession>) {
         Some(m) => m.inactive().await,
         None => std::future::pending().await,
     }
+}
+
+/// Tandem's Contact as `user` toward `target`: the listener that reaches
+/// it, with `;transport=tcp` over TCP.
+pub(crate) fn contact(
+    transports: &sip::transport::Transports,
+    user: &str,
+    target: &Target,
+) -> String {
+    let sent_by = transports
+        .sent_by(target.kind, target.addr)
+        .unwrap_or(target.addr);
+    let transport = match target.kind {
+        TransportKind::Udp => "",
+        TransportKind::Tcp => ";transport=tcp",
+    };
+    format!("<sip:{user}@{sent_by}{transport}>")
 }

@@ -14,7 +14,8 @@ use sip::transaction::ClientEvent;
 use sip::transport::Target;
 use tokio::time::Instant;
 
-fn token() -> String {
+/// A random token for Call-IDs, tags and cnonces.
+pub(crate) fn token() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
 
