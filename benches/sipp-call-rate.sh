@@ -7,7 +7,10 @@
 # e.g. benches/lcr.toml for the LCR plugin (run plugins/build.sh first);
 # without either the static route is used. LUA_STATES=N sets the dial
 # plan's Lua states (default 2). TANDEM_BIN=PATH runs that binary instead of
-# building target/release/tandem (for A/B comparisons).
+# building target/release/tandem (for A/B comparisons). MEDIA_PORTS=LO-HI
+# sets Tandem's RTP port range (two runs at once need ranges apart). TANDEM_WRAP="CMD"
+# runs Tandem under CMD (e.g. "valgrind --tool=callgrind --callgrind-out-file=F"
+# to count instructions per call: deterministic where CPU time is not).
 # Each call is INVITE/100/180/200/ACK/BYE/200 on both legs. Prints the
 # answered calls, failures, the achieved rate and Tandem's CPU per call.
 # Loopback only; stops by itself.
@@ -26,13 +29,14 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 uas_port=$(free_port); uac_port=$(free_port)
 tflag=u1; transport=""; [ "$proto" = tcp ] && { tflag=t1; transport=";transport=tcp"; }
 base=$(( (RANDOM % 200) * 100 + 30000 ))
+media_ports=${MEDIA_PORTS:-$base-$((base + 9999))}
 cat > "$work/tandem.toml" <<TOML
 listen = ["$proto:127.0.0.1:0"]
 [[routes]]
 targets = ["sip:\${user}@127.0.0.1:$uas_port$transport"]
 [media]
 mode = "$media"
-ports = "$base-$((base + 9999))"
+ports = "$media_ports"
 [limits]
 max_calls = 100000
 [status]
@@ -51,9 +55,10 @@ esac
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-"$bin" --config "$work/tandem.toml" --log-level warn,tandem=info 2>"$work/tandem.log" &
+# shellcheck disable=SC2086 # TANDEM_WRAP is a command line
+${TANDEM_WRAP:-} "$bin" --config "$work/tandem.toml" --log-level warn,tandem=info 2>"$work/tandem.log" &
 tpid=$!; pids+=("$tpid")
-for _ in $(seq 50); do grep -q 'listen=' "$work/tandem.log" && break; sleep 0.1; done
+for _ in $(seq 600); do grep -q 'listen=' "$work/tandem.log" && break; sleep 0.1; done
 port=$(grep -o 'listen=[a-z]*:127.0.0.1:[0-9]*' "$work/tandem.log" | head -1 | sed 's/.*://')
 sipp -sn uas -t "$tflag" -i 127.0.0.1 -p "$uas_port" -nostdin -bg >/dev/null 2>&1 || true
 sleep 0.5
@@ -69,19 +74,23 @@ if [ -s "$work/errors.log" ]; then
     "$work/errors.log" | sort | uniq -c | sort -rn | head -5 >&2 || true
 fi
 ticks=$(awk '{print $14 + $15}' "/proc/$tpid/stat")
+user_ticks=$(awk '{print $14}' "/proc/$tpid/stat")
+if [ -n "${TANDEM_WRAP:-}" ]; then kill -TERM "$tpid"; wait "$tpid" 2>/dev/null || true; fi
 pkill -f "sipp -sn uas -t $tflag -i 127.0.0.1 -p $uas_port" || true
-python3 - "$work/stat.csv" "$calls" "$start" "$end" "$rate" "$proto" "$media" "$ticks" "$(getconf CLK_TCK)" "$dialplan" <<'PY'
+python3 - "$work/stat.csv" "$calls" "$start" "$end" "$rate" "$proto" "$media" "$ticks" "$(getconf CLK_TCK)" "$user_ticks" "$dialplan" <<'PY'
 import sys
-path, calls, start, end, rate, proto, media, ticks, hz = sys.argv[1:10]
+path, calls, start, end, rate, proto, media, ticks, hz, user_ticks = sys.argv[1:11]
 lines = [l.rstrip(";\n").split(";") for l in open(path) if l.strip()]
 head, last = lines[0], lines[-1]
 ok = int(last[head.index("SuccessfulCall(C)")])
 failed = int(last[head.index("FailedCall(C)")])
 wall = float(end) - float(start)
 cpu = int(ticks) / int(hz)
-extra = sys.argv[10] if len(sys.argv) > 10 else ""
+extra = sys.argv[11] if len(sys.argv) > 11 else ""
+user = int(user_ticks) / int(hz)
 label = f" + {extra.rsplit('/', 1)[-1]}" if extra else ""
 print(f"{proto}/{media}{label}: {ok} of {calls} calls completed, {failed} failed, {wall:.1f} s wall, "
       f"{ok / wall:.0f} calls/s (offered {rate}/s); tandem used {cpu:.2f} CPU-s, "
-      f"{cpu / max(ok, 1) * 1e3:.3f} CPU-ms per call")
+      f"{cpu / max(ok, 1) * 1e3:.3f} CPU-ms per call ({user / max(ok, 1) * 1e3:.3f} user, "
+      f"{(cpu - user) / max(ok, 1) * 1e3:.3f} system)")
 PY

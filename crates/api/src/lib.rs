@@ -10,6 +10,7 @@
 
 pub mod chain;
 pub mod command;
+pub mod headers;
 pub mod host;
 pub mod kv;
 pub mod link;
@@ -22,9 +23,10 @@ pub mod view;
 
 pub use chain::{OnError, RouterChain};
 pub use command::{Command, DialMode, DialRequest, DialResult, DialTarget, ScriptError};
+pub use headers::HeaderList;
 pub use host::{CallHandler, HandlerError, Host, HttpRequest, HttpResponse, RouteInfo, ScriptRun};
 pub use kv::{KvStore, MemoryKv};
-pub use link::{CallLink, CommandReceiver};
+pub use link::{CallLink, CommandReceiver, PendingDial};
 pub use register::{
     Contact, RegisterContact, RegisterDecision, RegisterHandler, RegisterRun, RegisterView,
 };

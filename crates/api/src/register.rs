@@ -57,18 +57,18 @@ pub struct RegisterView {
     /// User-Agent, if any.
     pub user_agent: Option<String>,
     /// Every header, in order, as (canonical name, value).
-    pub headers: Vec<(String, String)>,
+    pub headers: crate::HeaderList,
 }
 
 impl RegisterView {
     /// The first value of header `name`.
     pub fn header(&self, name: &str) -> Option<&str> {
-        crate::view::header_values(&self.headers, name).next()
+        self.headers.first(name)
     }
 
     /// Every value of header `name`, in order.
     pub fn headers(&self, name: &str) -> Vec<&str> {
-        crate::view::header_values(&self.headers, name).collect()
+        self.headers.values(name).collect()
     }
 }
 

@@ -72,14 +72,14 @@ impl CallView {
     pub fn apply(&mut self, edit: &Command) {
         match edit {
             Command::SetHeader { name, value } => {
-                self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-                self.headers.push((name.clone(), value.clone()));
+                self.headers.remove(name);
+                self.headers.push(name, value);
             }
             Command::AddHeader { name, value } => {
-                self.headers.push((name.clone(), value.clone()));
+                self.headers.push(name, value);
             }
             Command::RemoveHeader { name } => {
-                self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+                self.headers.remove(name);
             }
             Command::SetRuri { uri } => {
                 self.user = uri_user(uri).to_string();

@@ -32,34 +32,21 @@ pub struct CallView {
     /// The user the caller authenticated as (`None`: not authenticated).
     pub auth_user: Option<String>,
     /// Every header, in order, as (canonical name, value).
-    pub headers: Vec<(String, String)>,
+    pub headers: crate::HeaderList,
     /// Per-call variables set before the dial plan ran (by plugins of a
     /// chain); a Lua script starts with them in `call.vars`.
     pub vars: std::collections::BTreeMap<String, crate::Value>,
 }
 
-/// The values of header `name` (any case, compact forms too) in a list of
-/// (name, value) pairs, in order.
-pub fn header_values<'a>(
-    headers: &'a [(String, String)],
-    name: &str,
-) -> impl Iterator<Item = &'a str> + 'a {
-    let name = crate::validate::canonical_name(name).to_string();
-    headers
-        .iter()
-        .filter(move |(n, _)| n.eq_ignore_ascii_case(&name))
-        .map(|(_, v)| v.as_str())
-}
-
 impl CallView {
     /// The first value of header `name`.
     pub fn header(&self, name: &str) -> Option<&str> {
-        header_values(&self.headers, name).next()
+        self.headers.first(name)
     }
 
     /// Every value of header `name`, in order.
     pub fn headers(&self, name: &str) -> Vec<&str> {
-        header_values(&self.headers, name).collect()
+        self.headers.values(name).collect()
     }
 
     /// A view for tests and `tandem simulate`: a call from `from_user` to
@@ -81,18 +68,17 @@ impl CallView {
             listener: "udp:127.0.0.1:5060".to_string(),
             auth_user: None,
             vars: Default::default(),
-            headers: vec![
-                (
-                    "Via".into(),
-                    "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKsim".into(),
-                ),
-                ("Max-Forwards".into(), "70".into()),
-                ("From".into(), format!("<{from}>;tag=sim")),
-                ("To".into(), format!("<{ruri}>")),
-                ("Call-ID".into(), "simulated-call@tandem".into()),
-                ("CSeq".into(), "1 INVITE".into()),
-                ("Contact".into(), format!("<{from}>")),
-            ],
+            headers: [
+                ("Via", "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKsim"),
+                ("Max-Forwards", "70"),
+                ("From", &format!("<{from}>;tag=sim")),
+                ("To", &format!("<{ruri}>")),
+                ("Call-ID", "simulated-call@tandem"),
+                ("CSeq", "1 INVITE"),
+                ("Contact", &format!("<{from}>")),
+            ]
+            .into_iter()
+            .collect(),
         }
     }
 }
@@ -104,8 +90,8 @@ mod tests {
     #[test]
     fn header_lookup_ignores_case_and_compact_forms() {
         let mut v = CallView::simulated("alice", "1000");
-        v.headers.push(("X-Foo".into(), "a".into()));
-        v.headers.push(("x-foo".into(), "b".into()));
+        v.headers.push("X-Foo", "a");
+        v.headers.push("x-foo", "b");
         assert_eq!(v.header("x-FOO"), Some("a"));
         assert_eq!(v.headers("X-Foo"), vec!["a", "b"]);
         assert_eq!(v.header("i"), Some("simulated-call@tandem"));

@@ -53,13 +53,27 @@ pub(crate) fn call_id_text(request: &Message) -> String {
 }
 
 /// Every header of `request`, in order, as (canonical name, value) text.
-pub(crate) fn header_list(request: &Message) -> Vec<(String, String)> {
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    request
+pub(crate) fn header_list(request: &Message) -> api::HeaderList {
+    let count = request.headers.iter().count();
+    let bytes = request
         .headers
         .iter()
-        .map(|h| (text(h.name.as_bytes()), text(&h.value)))
-        .collect()
+        .map(|h| h.name.as_bytes().len() + h.value.len())
+        .sum();
+    let mut list = api::HeaderList::with_capacity(count, bytes);
+    for h in request.headers.iter() {
+        list.push(&utf8(h.name.as_bytes()), &utf8(&h.value));
+    }
+    list
+}
+
+/// `b` as text: borrowed when it is UTF-8 (nearly always; checking that
+/// is much quicker than a lossy conversion), replaced characters if not.
+fn utf8(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(b),
+    }
 }
 
 /// A display name without its quotes and escapes.

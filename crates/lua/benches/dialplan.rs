@@ -43,8 +43,8 @@ fn bench(c: &mut Criterion) {
     )
     .expect("load");
     let mut view = CallView::simulated("alice", "1000");
-    view.headers.push(("Subject".into(), "bench".into()));
-    view.headers.push(("User-Agent".into(), "SIPp".into()));
+    view.headers.push("Subject", "bench");
+    view.headers.push("User-Agent", "SIPp");
     c.bench_function("lua dial plan: 2 headers read, 1 set, dial", |b| {
         b.iter(|| {
             rt.block_on(async {

@@ -4,16 +4,13 @@
 //!
 //! The hook is a *global* hook of the state, so it also watches coroutines
 //! a script creates itself (a per-thread hook would not be inherited). A
-//! state runs one coroutine at a time; [`Budgeted`] resets the count each
+//! state runs one coroutine at a time; each resume (`Budget::run`) resets the count each
 //! time a call's coroutine is resumed, under the state's run lock, so the
 //! count is always "instructions since this call last yielded".
 
 use mlua::{HookTriggers, Lua, VmState};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 
 /// Instructions between two hook calls.
 const HOOK_EVERY: u32 = 1_000;
@@ -82,39 +79,11 @@ impl Budget {
         })
     }
 
-    /// Runs `f` as one budgeted run on the state (for loading scripts).
+    /// Runs `f` as one budgeted run on the state: loading a script, or one
+    /// resume of a call's coroutine (each starts a fresh budget).
     pub(crate) fn run<R>(&self, f: impl FnOnce() -> R) -> R {
         let _guard = self.run_lock.lock().unwrap_or_else(|p| p.into_inner());
         self.used.store(0, Ordering::Relaxed);
         f()
-    }
-
-    /// Wraps a call's coroutine so every resume starts a fresh budget.
-    pub(crate) fn wrap<F: Future>(&self, inner: F) -> Budgeted<F> {
-        Budgeted {
-            inner: Box::pin(inner),
-            budget: self.clone(),
-        }
-    }
-}
-
-/// A coroutine future whose every poll (= resume) gets a fresh budget.
-pub(crate) struct Budgeted<F> {
-    inner: Pin<Box<F>>,
-    budget: Budget,
-}
-
-impl<F: Future> Future for Budgeted<F> {
-    type Output = F::Output;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = &mut *self;
-        let _guard = this
-            .budget
-            .run_lock
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        this.budget.used.store(0, Ordering::Relaxed);
-        this.inner.as_mut().poll(cx)
     }
 }

@@ -6,7 +6,7 @@ use api::validate;
 use api::{CallLink, CallView, Command, DialMode, DialRequest, DialTarget};
 use mlua::{MetaMethod, Table, UserData, UserDataFields, UserDataMethods, Value};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 fn err(e: impl std::fmt::Display) -> mlua::Error {
     mlua::Error::RuntimeError(e.to_string())
@@ -14,9 +14,10 @@ fn err(e: impl std::fmt::Display) -> mlua::Error {
 
 /// The call as a Lua userdata.
 pub(crate) struct LuaCall {
-    view: Arc<CallView>,
+    view: CallView,
     link: CallLink,
-    vars: Arc<Mutex<BTreeMap<String, api::Value>>>,
+    /// `call.vars`, made on first use (most scripts never touch them).
+    vars: OnceLock<Arc<Mutex<BTreeMap<String, api::Value>>>>,
     version: Arc<str>,
     /// Plugin versions this call routed through (`tandem.plugin`).
     pinned: Mutex<Vec<Arc<dyn api::Router>>>,
@@ -29,10 +30,10 @@ pub(crate) struct LuaCall {
 pub(crate) const MAX_ROUTES_PER_CALL: u32 = 8;
 
 impl LuaCall {
-    pub(crate) fn new(view: Arc<CallView>, link: CallLink, version: Arc<str>) -> LuaCall {
+    pub(crate) fn new(view: CallView, link: CallLink, version: Arc<str>) -> LuaCall {
         LuaCall {
             link,
-            vars: Arc::new(Mutex::new(view.vars.clone())),
+            vars: OnceLock::new(),
             view,
             version,
             pinned: Mutex::new(Vec::new()),
@@ -55,11 +56,17 @@ impl LuaCall {
     /// Applies an edit to the script's copy of the variables (the call
     /// gets the command too).
     pub(crate) fn note_var(&self, name: &str, value: Option<&api::Value>) {
-        let mut map = self.vars.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self.vars().lock().unwrap_or_else(|p| p.into_inner());
         match value {
             Some(v) => map.insert(name.to_string(), v.clone()),
             None => map.remove(name),
         };
+    }
+
+    /// The script's copy of the variables.
+    fn vars(&self) -> &Arc<Mutex<BTreeMap<String, api::Value>>> {
+        self.vars
+            .get_or_init(|| Arc::new(Mutex::new(self.view.vars.clone())))
     }
 
     /// Keeps a plugin version this call routed through.
@@ -76,7 +83,13 @@ impl LuaCall {
         pinned.iter().find(|r| r.label() == label).cloned()
     }
 
-    fn send(&self, cmd: Command) {
+    /// The link to the call.
+    pub(crate) fn link(&self) -> &CallLink {
+        &self.link
+    }
+
+    /// Sends a command to the call.
+    pub(crate) fn send(&self, cmd: Command) {
         // A call that has ended ignores further commands; the script runs
         // to its end (or is dropped by the engine) without harm.
         let _ = self.link.send(cmd);
@@ -153,17 +166,25 @@ impl UserData for LuaCall {
         fields.add_field_method_get("auth_user", |_, c| Ok(c.view.auth_user.clone()));
         fields.add_field_method_get("listener", |_, c| Ok(c.view.listener.clone()));
         fields.add_field_method_get("version", |_, c| Ok(c.version.to_string()));
+        // `dial` and `apply` wait for a result: they are Lua functions
+        // (crate::waiting), found after the Rust fields and methods.
+        fields.add_meta_field_with("__index", |lua| {
+            lua.named_registry_value::<Table>(crate::waiting::CALL_METHODS)
+        });
         fields.add_field_method_get("vars", |_, c| {
             Ok(Vars {
                 link: c.link.clone(),
-                map: c.vars.clone(),
+                map: c.vars().clone(),
             })
         });
     }
 
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_method("header", |_, c, name: String| {
-            Ok(c.view.header(&name).map(str::to_string))
+        methods.add_method("header", |lua, c, name: mlua::LuaString| {
+            match c.view.header(&name.to_str()?) {
+                Some(v) => lua.create_string(v).map(Value::String),
+                None => Ok(Value::Nil),
+            }
         });
         methods.add_method("headers", |lua, c, name: Option<String>| match name {
             Some(name) => {
@@ -172,10 +193,10 @@ impl UserData for LuaCall {
             // Every header, in order, as { name = …, value = … }.
             None => {
                 let list = lua.create_table()?;
-                for (n, v) in &c.view.headers {
+                for (n, v) in c.view.headers.iter() {
                     let h = lua.create_table()?;
-                    h.set("name", n.as_str())?;
-                    h.set("value", v.as_str())?;
+                    h.set("name", n)?;
+                    h.set("value", v)?;
                     list.push(h)?;
                 }
                 Ok(list)
@@ -238,60 +259,10 @@ impl UserData for LuaCall {
             c.send(Command::Challenge);
             Ok(())
         });
-        methods.add_async_method("dial", |lua, c, (targets, opts): (Value, Option<Table>)| {
-            let link = c.link.clone();
-            async move {
-                let request = dial_request(targets, opts).map_err(err)?;
-                let r = link.dial(request).await;
-                result_table(&lua, &r)
-            }
-        });
-        methods.add_async_method("apply", |lua, c, answer: Table| {
-            // The edits go out at once, in order; only a dial waits.
-            let played = crate::plugin::read_answer(&c, &answer).map(|(edits, apply)| {
-                for edit in edits {
-                    if let Command::SetVar { name, value } = &edit {
-                        c.note_var(name, value.as_ref());
-                    }
-                    c.send(edit);
-                }
-                apply
-            });
-            let link = c.link.clone();
-            let call_id = c.view.call_id.clone();
-            async move {
-                match played.map_err(err)? {
-                    crate::plugin::Apply::Dial(request, router) => {
-                        let r = link.dial(request).await;
-                        if let Some(router) = router
-                            && let Some(host) = lua.app_data_ref::<Arc<dyn api::Host>>()
-                        {
-                            router.hangup(&call_id, &r, &host);
-                        }
-                        Ok(Value::Table(result_table(&lua, &r)?))
-                    }
-                    crate::plugin::Apply::Reject(code, reason) => {
-                        let _ = link.send(Command::Reject { code, reason });
-                        Ok(Value::Nil)
-                    }
-                    crate::plugin::Apply::Pass => Ok(Value::Nil),
-                }
-            }
-        });
         methods.add_meta_method(MetaMethod::ToString, |_, c, ()| {
             Ok(format!("call {}", c.view.call_id))
         });
     }
-}
-
-/// A dial's result as `{ answered, code, reason, duration }`.
-fn result_table(lua: &mlua::Lua, r: &api::DialResult) -> mlua::Result<Table> {
-    let t = lua.create_table()?;
-    t.set("answered", r.answered)?;
-    t.set("code", r.code)?;
-    t.set("reason", r.reason.as_str())?;
-    t.set("duration", r.duration.as_secs_f64())?;
-    Ok(t)
 }
 
 /// Reads `call:dial(targets, opts)`: targets are a URI, a list of URIs or

@@ -91,34 +91,6 @@ pub(crate) fn install(lua: &Lua, tandem: &Table, host: Arc<dyn Host>) -> mlua::R
 
     let h = host.clone();
     tandem.set(
-        "http",
-        lua.create_async_function(move |lua, req: Table| {
-            let host = h.clone();
-            async move {
-                let request = match http_request(&req) {
-                    Ok(r) => r,
-                    Err(e) => return Err(mlua::Error::RuntimeError(format!("tandem.http: {e}"))),
-                };
-                match host.http(request).await {
-                    Ok(res) => {
-                        let t = lua.create_table()?;
-                        t.set("status", res.status)?;
-                        t.set("body", lua.create_string(&res.body)?)?;
-                        let headers = lua.create_table()?;
-                        for (n, v) in res.headers {
-                            headers.set(n, v)?;
-                        }
-                        t.set("headers", headers)?;
-                        Ok((Value::Table(t), Value::Nil))
-                    }
-                    Err(e) => Ok((Value::Nil, Value::String(lua.create_string(&e)?))),
-                }
-            }
-        })?,
-    )?;
-
-    let h = host.clone();
-    tandem.set(
         "plugin",
         lua.create_function(move |_, name: String| crate::plugin::handle(&h, name))?,
     )?;
@@ -165,7 +137,8 @@ pub(crate) fn install(lua: &Lua, tandem: &Table, host: Arc<dyn Host>) -> mlua::R
     Ok(())
 }
 
-fn http_request(req: &Table) -> Result<HttpRequest, String> {
+/// Reads the table of `tandem.http{…}`.
+pub(crate) fn http_request(req: &Table) -> Result<HttpRequest, String> {
     for pair in req.pairs::<String, Value>() {
         let (k, _) = pair.map_err(|e| e.to_string())?;
         if !matches!(

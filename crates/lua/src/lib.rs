@@ -16,8 +16,10 @@ mod error;
 mod host;
 mod plugin;
 mod register;
+mod run;
 mod sandbox;
 mod script;
+mod waiting;
 
 pub use budget::Limits;
 pub use engine::{LuaEngine, Reload, Watch};

@@ -7,9 +7,6 @@ use mlua::chunk::ChunkMode;
 use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value};
 use std::path::{Path, PathBuf};
 
-/// Coroutines each state keeps for reuse.
-const THREAD_POOL: usize = 1024;
-
 /// Base functions a script may use. Not here: `load`, `loadfile`,
 /// `dofile` (code from outside the script directory or bytecode),
 /// `collectgarbage` (could stop the collector), `rawset`/`rawget`
@@ -80,8 +77,7 @@ pub(crate) fn new_state(
             | StdLib::UTF8
             | StdLib::COROUTINE
             | StdLib::OS,
-        // Calls reuse coroutines instead of allocating one each.
-        LuaOptions::new().thread_pool_size(THREAD_POOL),
+        LuaOptions::new(),
     )?;
     let globals = lua.globals();
     let env = lua.create_table()?;

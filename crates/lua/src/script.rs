@@ -1,27 +1,27 @@
 //! One compiled version of a dial plan: a few sandboxed Lua states that
 //! each ran the script's top level, and the calls pinned to it.
 
-use crate::budget::{Budget, Limits};
+use crate::budget::Limits;
 use crate::call::LuaCall;
 use crate::error::{LoadError, script_error};
 use crate::register::{LuaRegister, read_attrs};
+use crate::run::{Runner, Waits};
 use api::{
     CallLink, CallView, Command, HandlerError, Host, RegisterDecision, RegisterRun, RegisterView,
     ScriptError, ScriptRun,
 };
+use mlua::Function;
 use mlua::chunk::ChunkMode;
-use mlua::{Function, Lua};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// One Lua state of a version.
 struct State {
-    lua: Lua,
+    runner: Runner,
     on_invite: Function,
     /// The optional `on_register(reg)` hook.
     on_register: Option<Function>,
-    budget: Budget,
     calls: AtomicUsize,
 }
 
@@ -129,8 +129,9 @@ impl ScriptVersion {
         self.calls.load(Ordering::Relaxed)
     }
 
-    /// Prepares `on_invite` for a new call as a coroutine on the least busy
-    /// state; the returned run drives it (the caller polls it). The run
+    /// Prepares `on_invite` for a new call as a coroutine on the state of
+    /// the worker thread that first polls the returned run (the caller
+    /// polls it). The run
     /// keeps this version alive until the script is done, so a reload never
     /// changes the code under a live call.
     pub fn start(
@@ -138,24 +139,29 @@ impl ScriptVersion {
         view: CallView,
         link: CallLink,
     ) -> Result<ScriptRun, HandlerError> {
-        let (index, state) = self
-            .states
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, s)| s.calls.load(Ordering::Relaxed))
-            .ok_or_else(|| HandlerError::Start("no Lua state".into()))?;
-        let call = LuaCall::new(Arc::new(view), link.clone(), self.label.clone());
-        // A coroutine from the state's pool (recycled when the run ends).
-        let future = state.budget.wrap(state.on_invite.call_async::<()>(call));
-        state.calls.fetch_add(1, Ordering::Relaxed);
+        if self.states.is_empty() {
+            return Err(HandlerError::Start("no Lua state".into()));
+        }
+        let call = LuaCall::new(view, link.clone(), self.label.clone());
         self.calls.fetch_add(1, Ordering::Relaxed);
         let version = self.clone();
         Ok(Box::pin(async move {
-            let result = future.await;
-            let state = &version.states[index];
+            // Chosen where the call runs (see `thread_slot`).
+            let state = &version.states[thread_slot() % version.states.len()];
+            state.calls.fetch_add(1, Ordering::Relaxed);
+            let result = match state.runner.lua().create_userdata(call) {
+                Ok(call) => {
+                    let result = state.runner.run(&state.on_invite, &call).await;
+                    // What the call holds (its view, its link) goes now,
+                    // not whenever the collector gets to the userdata.
+                    let _ = call.destroy();
+                    result
+                }
+                Err(e) => Err(e),
+            };
             let done = result.map_err(|e| {
                 // Give back what a memory bomb or a failed call left.
-                let _ = state.lua.gc_collect();
+                let _ = state.runner.lua().gc_collect();
                 script_error(&e, &version.label)
             });
             if let Err(e) = &done
@@ -196,7 +202,7 @@ impl ScriptVersion {
             .min_by_key(|(_, s)| s.calls.load(Ordering::Relaxed))?;
         let hook = state.on_register.clone()?;
         let version = self.clone();
-        let attrs = match state.lua.create_table() {
+        let attrs = match state.runner.lua().create_table() {
             Ok(t) => t,
             Err(e) => {
                 let e = script_error(&e, &version.label);
@@ -204,14 +210,13 @@ impl ScriptVersion {
             }
         };
         let (reg, decision) = LuaRegister::new(view, attrs.clone(), self.label.clone());
-        let future = state.budget.wrap(hook.call_async::<()>(reg));
         state.calls.fetch_add(1, Ordering::Relaxed);
         Some(Box::pin(async move {
-            let result = future.await;
             let state = &version.states[index];
+            let result = state.runner.run(&hook, reg).await;
             state.calls.fetch_sub(1, Ordering::Relaxed);
             if let Err(e) = result {
-                let _ = state.lua.gc_collect();
+                let _ = state.runner.lua().gc_collect();
                 return Err(script_error(&e, &version.label));
             }
             let decided = decision.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -237,10 +242,12 @@ fn load_state(
     host: &Arc<dyn Host>,
 ) -> Result<State, LoadError> {
     let lua_err = |e: mlua::Error| LoadError::from_lua(&e, name);
-    let host = host.clone();
-    let (lua, env, budget) =
-        crate::sandbox::new_state(dir, limits, |lua, t| crate::host::install(lua, t, host))
-            .map_err(lua_err)?;
+    let waits = Arc::new(Waits::default());
+    let (lua, env, budget) = crate::sandbox::new_state(dir, limits, |lua, t| {
+        crate::host::install(lua, t, host.clone())?;
+        crate::waiting::install(lua, t, &waits, host)
+    })
+    .map_err(lua_err)?;
     let chunk = lua
         .load(source)
         .set_name(format!("@{name}"))
@@ -273,12 +280,23 @@ fn load_state(
     };
     crate::sandbox::close_globals(&lua, &env).map_err(lua_err)?;
     Ok(State {
-        lua,
+        runner: Runner::new(lua, budget, waits, host.clone()),
         on_invite,
         on_register,
-        budget,
         calls: AtomicUsize::new(0),
     })
+}
+
+/// A small number per thread (0, 1, 2, … in the order threads first ask).
+/// A call runs on the state of its worker thread's number, so each state
+/// stays in one core's cache and its memory with one thread's allocator
+/// arena, instead of every state bouncing between the workers.
+fn thread_slot() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SLOT: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    SLOT.with(|s| *s)
 }
 
 /// Hash of every `.lua` file under `dir` (names and contents, modules in

@@ -85,7 +85,7 @@ async fn simulate(engine: &LuaEngine, view: CallView, outcomes: &[&str]) -> Tran
 
 fn view() -> CallView {
     let mut v = CallView::simulated("alice", "1000");
-    v.headers.push(("X-Account".into(), "acme".into()));
+    v.headers.push("X-Account", "acme");
     v
 }
 
@@ -247,6 +247,53 @@ async fn api_misuse_error_names_the_line() {
     assert!(t.failed);
     assert!(t.result.contains("plan.lua@v1:3:"), "{t:?}");
     assert!(t.result.contains("managed by Tandem"), "{t:?}");
+}
+
+#[tokio::test]
+async fn only_host_calls_may_wait() {
+    // A hook that yields by itself would come back with a fresh budget
+    // forever: it is an error, at the yield.
+    let (_d, engine) = engine_for("function on_invite(call)\n  coroutine.yield()\nend\n");
+    let t = simulate(&engine, view(), &[]).await;
+    assert!(t.failed && t.result.contains("yielded by itself"), "{t:?}");
+    // A dial in a coroutine the script made cannot be waited for there.
+    let (_d, engine) = engine_for(
+        "function on_invite(call)\n  coroutine.wrap(function()\n    call:dial('sip:1000@127.0.0.1')\n  end)()\nend\n",
+    );
+    let t = simulate(&engine, view(), &[]).await;
+    assert!(t.failed, "{t:?}");
+    assert!(
+        t.result.contains("not in a coroutine the script created"),
+        "{t:?}"
+    );
+    assert!(t.result.contains("plan.lua@v1:3:"), "{t:?}");
+    assert!(
+        !t.lines.iter().any(|l| l.starts_with("dial")),
+        "nothing was dialled: {t:?}"
+    );
+    // dial and apply are methods: called on something else, they say so.
+    let (_d, engine) =
+        engine_for("function on_invite(call)\n  call.dial({}, 'sip:1000@127.0.0.1')\nend\n");
+    let t = simulate(&engine, view(), &[]).await;
+    assert!(t.failed && t.result.contains("call:dial(…)"), "{t:?}");
+    // An unknown field is still an error at the script's line.
+    let (_d, engine) = engine_for("function on_invite(call)\n  local x = call.nope\nend\n");
+    let t = simulate(&engine, view(), &[]).await;
+    assert!(
+        t.failed && t.result.contains("unknown field 'nope'"),
+        "{t:?}"
+    );
+    assert!(t.result.contains("plan.lua@v1:2:"), "{t:?}");
+}
+
+#[tokio::test]
+async fn pcall_around_a_dial_still_waits_for_it() {
+    let (_d, engine) = engine_for(
+        "function on_invite(call)\n  local ok, r = pcall(call.dial, call, 'sip:1000@127.0.0.1')\n  if ok and not r.answered then call:reject(r.code, r.reason) end\nend\n",
+    );
+    let t = simulate(&engine, view(), &["sip:1000@127.0.0.1=486"]).await;
+    assert!(!t.failed, "{t:?}");
+    assert_eq!(t.result, "rejected 486 Busy Here");
 }
 
 #[tokio::test]

@@ -49,8 +49,7 @@ pub(crate) async fn simulate(
             eprintln!("tandem simulate: header `{h}` is not `Name: value`");
             return ExitCode::from(crate::EX_USAGE);
         };
-        view.headers
-            .push((name.trim().to_string(), value.trim().to_string()));
+        view.headers.push(name.trim(), value.trim());
     }
     let mut config = lua::ScriptConfig::new(&args.file);
     config.states = 1;

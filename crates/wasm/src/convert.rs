@@ -24,8 +24,8 @@ pub(crate) fn view(v: &api::CallView) -> wit::CallView {
             .headers
             .iter()
             .map(|(name, value)| wit::Header {
-                name: name.clone(),
-                value: value.clone(),
+                name: name.to_string(),
+                value: value.to_string(),
             })
             .collect(),
     }

@@ -225,6 +225,7 @@ impl Plugin {
         host: &Arc<dyn api::Host>,
     ) -> Result<api::RouteAnswer, PluginError> {
         let mut store = self.store(host, &view.call_id)?;
+        let _running = self.engine.running();
         let router = self.pre.instantiate(&mut store).map_err(|e| self.trap(e))?;
         let route = router
             .call_on_invite(&mut store, &crate::convert::view(view))
@@ -246,6 +247,7 @@ impl Plugin {
             return Ok(());
         }
         let mut store = self.store(host, call_id)?;
+        let _running = self.engine.running();
         let router = self.pre.instantiate(&mut store).map_err(|e| self.trap(e))?;
         router
             .call_on_hangup(&mut store, call_id, &crate::convert::dial_result(result))

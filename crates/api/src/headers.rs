@@ -1,0 +1,143 @@
+//! The headers of a message as a dial plan reads them: (name, value)
+//! pairs in order, kept in one text buffer.
+//!
+//! A view is built for every call, and most dial plans read two or three
+//! of its dozen headers. One buffer plus one list of offsets is two
+//! allocations where a list of string pairs was twenty-five, built and
+//! freed again for each call (BENCHMARKS.md, "Lua dial plans").
+
+use crate::validate::canonical_name;
+
+/// Headers in order, looked up without regard to case (compact forms
+/// such as `f` find `From`).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct HeaderList {
+    text: String,
+    /// Per header: where its name ends and where its value ends in `text`
+    /// (the name starts where the previous value ended).
+    ends: Vec<(u32, u32)>,
+}
+
+impl HeaderList {
+    /// An empty list with room for `headers` headers of `bytes` in all.
+    pub fn with_capacity(headers: usize, bytes: usize) -> HeaderList {
+        HeaderList {
+            text: String::with_capacity(bytes),
+            ends: Vec::with_capacity(headers),
+        }
+    }
+
+    /// Appends a header. A list never holds more than 4 GiB of text: a
+    /// header past that is dropped (no SIP message comes near it).
+    pub fn push(&mut self, name: &str, value: &str) {
+        let total = self.text.len() + name.len() + value.len();
+        if u32::try_from(total).is_err() {
+            return;
+        }
+        self.text.push_str(name);
+        let name_end = self.text.len() as u32;
+        self.text.push_str(value);
+        self.ends.push((name_end, self.text.len() as u32));
+    }
+
+    /// Number of headers.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Every header, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
+        (0..self.ends.len()).map(|i| self.get(i))
+    }
+
+    /// Header `i` (in bounds).
+    fn get(&self, i: usize) -> (&str, &str) {
+        let start = match i {
+            0 => 0,
+            _ => self.ends[i - 1].1 as usize,
+        };
+        let (name_end, value_end) = self.ends[i];
+        (
+            &self.text[start..name_end as usize],
+            &self.text[name_end as usize..value_end as usize],
+        )
+    }
+
+    /// The values of header `name`, in order.
+    pub fn values<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a str> + use<'a> {
+        let name = canonical_name(name);
+        // Compared here, so the iterator does not borrow `name`.
+        let hits: Vec<usize> = (0..self.ends.len())
+            .filter(|&i| self.get(i).0.eq_ignore_ascii_case(name))
+            .collect();
+        hits.into_iter().map(|i| self.get(i).1)
+    }
+
+    /// The first value of header `name`.
+    pub fn first(&self, name: &str) -> Option<&str> {
+        let name = canonical_name(name);
+        self.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// Removes every header named `name` (any case).
+    pub fn remove(&mut self, name: &str) {
+        let name = canonical_name(name);
+        if self.iter().all(|(n, _)| !n.eq_ignore_ascii_case(name)) {
+            return;
+        }
+        let mut kept = HeaderList::with_capacity(self.len(), self.text.len());
+        for (n, v) in self.iter().filter(|(n, _)| !n.eq_ignore_ascii_case(name)) {
+            kept.push(n, v);
+        }
+        *self = kept;
+    }
+}
+
+impl std::fmt::Debug for HeaderList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<N: AsRef<str>, V: AsRef<str>> FromIterator<(N, V)> for HeaderList {
+    fn from_iter<I: IntoIterator<Item = (N, V)>>(iter: I) -> HeaderList {
+        let mut list = HeaderList::default();
+        for (n, v) in iter {
+            list.push(n.as_ref(), v.as_ref());
+        }
+        list
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pushes_finds_and_removes() {
+        let mut h: HeaderList = [("Via", "a"), ("From", "<sip:x@y>"), ("X-Foo", "1")]
+            .into_iter()
+            .collect();
+        h.push("x-foo", "2");
+        h.push("Empty", "");
+        assert_eq!(h.len(), 5);
+        assert_eq!(h.first("f"), Some("<sip:x@y>"));
+        assert_eq!(h.first("X-FOO"), Some("1"));
+        assert_eq!(h.values("X-Foo").collect::<Vec<_>>(), ["1", "2"]);
+        assert_eq!(h.first("Empty"), Some(""));
+        assert_eq!(h.first("Missing"), None);
+        h.remove("X-Foo");
+        let all: Vec<_> = h.iter().collect();
+        assert_eq!(all, [("Via", "a"), ("From", "<sip:x@y>"), ("Empty", "")]);
+        h.remove("Nothing");
+        assert_eq!(h.len(), 3);
+        assert!(HeaderList::default().is_empty());
+    }
+}

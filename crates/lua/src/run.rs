@@ -1,0 +1,232 @@
+//! Runs a hook (`on_invite`, `on_register`) as a coroutine the engine
+//! resumes itself.
+//!
+//! A host call that waits (`call:dial`, `call:apply`, `tandem.http`) is a
+//! small Lua function: it asks the host to start the wait, which leaves a
+//! [`Wait`] in the state's [`Waits`] slot, then yields a private token.
+//! The run takes the wait from the slot, awaits it with no Lua state
+//! held, and resumes the coroutine with the result as plain values.
+//!
+//! This replaces mlua's async functions on the call path. Those box each
+//! future into a Lua userdata with a finalizer and return results through
+//! protected table writes; per call that was about a third of what the
+//! dial plan cost (BENCHMARKS.md, "Lua dial plans").
+
+use crate::budget::Budget;
+use api::{DialResult, Host, HttpResponse, PendingDial, Router};
+use mlua::thread::ThreadStatus;
+use mlua::{Function, IntoLuaMulti, LightUserData, Lua, Thread, Value};
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Coroutines each state keeps for reuse.
+const THREAD_POOL: usize = 1024;
+
+/// What the wrappers yield: "my wait is in the slot". Only the engine's
+/// own Lua functions hold it (scripts have no `debug` to find it).
+static WAIT_TOKEN: u8 = 0;
+
+/// The token as a Lua value.
+pub(crate) fn wait_token() -> LightUserData {
+    LightUserData(std::ptr::addr_of!(WAIT_TOKEN) as *mut c_void)
+}
+
+/// Something a coroutine waits for.
+pub(crate) enum Wait {
+    /// A dial's result; a plugin that decided the dial hears how it ended.
+    Dial {
+        result: PendingDial,
+        tell: Option<(Arc<dyn Router>, String)>,
+    },
+    /// An HTTP response (or why there is none).
+    Http(api::host::BoxFuture<'static, Result<HttpResponse, String>>),
+}
+
+/// What a wait came to, handed back to the coroutine.
+enum Outcome {
+    /// `answered, code, reason, duration` (the wrapper makes the table).
+    Dial(DialResult),
+    /// `response, nil` or `nil, error`.
+    Http(HttpOutcome),
+}
+
+/// An HTTP response (or why there is none) as Lua values.
+struct HttpOutcome(Result<HttpResponse, String>);
+
+impl Wait {
+    async fn outcome(self, host: &Arc<dyn Host>) -> Outcome {
+        match self {
+            Wait::Dial { result, tell } => {
+                let r = result.await;
+                if let Some((router, call_id)) = tell {
+                    router.hangup(&call_id, &r, host);
+                }
+                Outcome::Dial(r)
+            }
+            Wait::Http(response) => Outcome::Http(HttpOutcome(response.await)),
+        }
+    }
+}
+
+impl mlua::IntoLuaMulti for HttpOutcome {
+    fn into_lua_multi(self, lua: &Lua) -> mlua::Result<mlua::MultiValue> {
+        match self.0 {
+            Ok(res) => {
+                let t = lua.create_table()?;
+                t.raw_set("status", res.status)?;
+                t.raw_set("body", lua.create_string(&res.body)?)?;
+                let headers = lua.create_table()?;
+                for (n, v) in res.headers {
+                    headers.raw_set(n, v)?;
+                }
+                t.raw_set("headers", headers)?;
+                (t, Value::Nil).into_lua_multi(lua)
+            }
+            Err(e) => (Value::Nil, e).into_lua_multi(lua),
+        }
+    }
+}
+
+/// The wait the running coroutine started, picked up when it yields. One
+/// per state: a state resumes one coroutine at a time.
+#[derive(Default)]
+pub(crate) struct Waits {
+    slot: Mutex<Option<Wait>>,
+    /// The coroutine a run is resuming now (its pointer; 0: none).
+    running: AtomicUsize,
+}
+
+impl Waits {
+    /// Errs unless the code asking to wait runs in the hook's own
+    /// coroutine: one the script created cannot be resumed by the engine.
+    pub(crate) fn check(&self, lua: &Lua, what: &str) -> mlua::Result<()> {
+        let current = lua.current_thread().to_pointer() as usize;
+        if current != self.running.load(Ordering::Relaxed) {
+            return Err(mlua::Error::RuntimeError(format!(
+                "{what} waits for its result, which works in the hook itself, not in a coroutine the script created"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Leaves `wait` for the run (after [`Waits::check`]).
+    pub(crate) fn put(&self, wait: Wait) {
+        *self.slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(wait);
+    }
+
+    fn take(&self) -> Option<Wait> {
+        self.slot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+}
+
+/// Resumes the coroutines of one Lua state.
+pub(crate) struct Runner {
+    lua: Lua,
+    budget: Budget,
+    waits: Arc<Waits>,
+    host: Arc<dyn Host>,
+    /// Finished coroutines, kept for the next runs.
+    pool: Mutex<Vec<Thread>>,
+}
+
+impl Runner {
+    /// A runner for `lua`, whose host functions leave their waits in
+    /// `waits`.
+    pub(crate) fn new(lua: Lua, budget: Budget, waits: Arc<Waits>, host: Arc<dyn Host>) -> Runner {
+        Runner {
+            lua,
+            budget,
+            waits,
+            host,
+            pool: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The state.
+    pub(crate) fn lua(&self) -> &Lua {
+        &self.lua
+    }
+
+    /// Runs `func(args)` to its end: resumes it, awaits each wait it
+    /// yields for, resumes it with the outcome. Each resume gets a fresh
+    /// instruction budget. An error ends the run (with file and line in
+    /// the message); a coroutine that yields by itself is an error too.
+    pub(crate) async fn run(&self, func: &Function, args: impl IntoLuaMulti) -> mlua::Result<()> {
+        let thread = self.thread(func)?;
+        let mut wait = self.resume(&thread, args)?;
+        while let Some(w) = wait {
+            wait = match w.outcome(&self.host).await {
+                // As a tuple: pushed straight onto the stack.
+                Outcome::Dial(r) => self.resume(
+                    &thread,
+                    (
+                        r.answered,
+                        r.code,
+                        r.reason.as_str(),
+                        r.duration.as_secs_f64(),
+                    ),
+                )?,
+                Outcome::Http(h) => self.resume(&thread, h)?,
+            };
+        }
+        self.recycle(thread);
+        Ok(())
+    }
+
+    /// A coroutine running `func`, reused when one is free.
+    fn thread(&self, func: &Function) -> mlua::Result<Thread> {
+        let free = self
+            .pool
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        match free {
+            Some(t) => {
+                t.reset(func.clone())?;
+                Ok(t)
+            }
+            None => self.lua.create_thread(func.clone()),
+        }
+    }
+
+    /// Keeps a finished coroutine for later (a failed or abandoned one is
+    /// left to the collector: closing it could run script code).
+    fn recycle(&self, thread: Thread) {
+        let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
+        if pool.len() < THREAD_POOL {
+            pool.push(thread);
+        }
+    }
+
+    /// One resume: `None` when the coroutine finished, its wait when it
+    /// yielded for one.
+    fn resume(&self, thread: &Thread, args: impl IntoLuaMulti) -> mlua::Result<Option<Wait>> {
+        // The slot is the state's: it is filled and emptied under the run
+        // lock, within one resume.
+        let (yielded, wait, status) = self.budget.run(|| {
+            self.waits
+                .running
+                .store(thread.to_pointer() as usize, Ordering::Relaxed);
+            let out = thread.resume::<Value>(args);
+            self.waits.running.store(0, Ordering::Relaxed);
+            (out, self.waits.take(), thread.status())
+        });
+        let yielded = yielded?;
+        match status {
+            ThreadStatus::Finished => Ok(None),
+            ThreadStatus::Resumable => match (yielded, wait) {
+                (Value::LightUserData(token), Some(w)) if token == wait_token() => Ok(Some(w)),
+                _ => Err(mlua::Error::RuntimeError(
+                    "the hook yielded by itself (coroutine.yield); only host calls such as call:dial and tandem.http may wait".into(),
+                )),
+            },
+            other => Err(mlua::Error::RuntimeError(format!(
+                "the hook's coroutine is in state {other:?} after a resume"
+            ))),
+        }
+    }
+}
