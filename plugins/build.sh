@@ -141,12 +141,10 @@ build=(build --release --locked --target "$target" --manifest-path "$plugins_dir
   --target-dir "$out")
 for plugin in "${plugins[@]}"; do build+=(-p "tandem-plugin-$plugin"); done
 
-# A 64 KiB stack instead of Rust's 1 MiB default, and 1 MiB of initial
-# memory (plugins/.cargo/config.toml says the same for builds run inside
-# plugins/): a fresh instance then touches, and the host resets, a few
-# pages instead of a megabyte, and its heap needs no memory.grow (which
-# changes page protections) per event.
-export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C link-arg=-zstack-size=65536 -C link-arg=--initial-memory=1048576"
+# A 64 KiB stack instead of Rust's 1 MiB default (plugins/.cargo/config.toml
+# says the same for builds run inside plugins/): a fresh instance then
+# touches, and the host resets, a few pages of memory instead of a megabyte.
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C link-arg=-zstack-size=65536"
 
 if have_rustup_target; then
   locked_cargo "${build[@]}"
