@@ -9,7 +9,10 @@
 # per call between them is what the dial plan costs. Rounds alternate
 # which one starts first. Prints every round and the median difference.
 # TANDEM_BIN=PATH uses that binary (otherwise target/release/tandem is
-# built). Defaults: 5 rounds of 15000 calls at 1000/s each (2000 calls/s
+# built). To compare two builds instead, BASE_BIN=PATH runs the first
+# Tandem of each pair from another binary, and BASE_EXTRA=FILE gives it a
+# dial plan or plugin too (e.g. the same one: then the difference is
+# what the build changed). Defaults: 5 rounds of 15000 calls at 1000/s each (2000 calls/s
 # through the machine in all). Loopback only; stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +27,8 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 run_static() {
-  MEDIA_PORTS=30000-39999 benches/sipp-call-rate.sh "$calls" "$rate" udp anchored >"$work/a" 2>&1 &
+  MEDIA_PORTS=30000-39999 TANDEM_BIN=${BASE_BIN:-$TANDEM_BIN} \
+    benches/sipp-call-rate.sh "$calls" "$rate" udp anchored ${BASE_EXTRA:-} >"$work/a" 2>&1 &
 }
 run_extra() {
   MEDIA_PORTS=40000-49999 benches/sipp-call-rate.sh "$calls" "$rate" udp anchored "$extra" \
@@ -48,11 +52,13 @@ for r in $(seq "$rounds"); do
   echo "round $r: $(basename "$extra") $(tail -1 "$work/b" | cut -d: -f2-)"
   echo "$a $b" >>"$work/pairs"
 done
-python3 - "$work/pairs" "$extra" <<'PY'
+base="the static route"
+if [ -n "${BASE_BIN:-}${BASE_EXTRA:-}" ]; then base="${BASE_BIN:-$TANDEM_BIN} ${BASE_EXTRA:-static}"; fi
+python3 - "$work/pairs" "$extra" "$base" <<'PY'
 import statistics, sys
 pairs = [tuple(map(float, l.split())) for l in open(sys.argv[1])]
 d = sorted((b - a) * 1000 for a, b in pairs)
-print(f"{sys.argv[2]}: CPU per call over the static route, {len(d)} paired rounds: "
+print(f"{sys.argv[2]}: CPU per call over {sys.argv[3]}, {len(d)} paired rounds: "
       f"median {statistics.median(d):+.1f} µs (rounds: {', '.join(f'{x:+.0f}' for x in d)}); "
-      f"static median {statistics.median(a for a, _ in pairs) * 1000:.0f} µs per call")
+      f"base median {statistics.median(a for a, _ in pairs) * 1000:.0f} µs per call")
 PY

@@ -48,10 +48,16 @@ pub struct CommandReceiver {
 impl CommandReceiver {
     /// The next command; `None` once every link is gone.
     pub async fn recv(&mut self) -> Option<Command> {
-        poll_fn(|cx| self.poll_recv(cx)).await
+        poll_fn(|cx| Pin::new(&mut *self).poll_recv(cx)).await
     }
 
-    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Command>> {
+    /// The next command if one is queued now.
+    pub fn try_recv(&mut self) -> Option<Command> {
+        self.shared.lock().commands.pop_front()
+    }
+
+    /// Polls for the next command: `Ready(None)` once every link is gone.
+    pub fn poll_recv(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Command>> {
         let mut q = self.shared.lock();
         if let Some(c) = q.commands.pop_front() {
             return Poll::Ready(Some(c));

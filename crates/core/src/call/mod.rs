@@ -302,8 +302,20 @@ impl Call {
     /// Runs the call to its end.
     pub(crate) async fn run(mut self, mut rx: mpsc::UnboundedReceiver<CallMsg>) {
         self.start().await;
+        // One timer for the call's deadlines, moved when the next one
+        // changes: a new timer per turn of the loop registered and
+        // removed an entry in the runtime's shared timer wheel for every
+        // SIP message and command of every call.
+        let mut timer = Box::pin(tokio::time::sleep_until(Instant::now()));
+        let mut armed: Option<Instant> = None;
         while self.state != State::Done {
             let deadline = self.next_deadline();
+            if deadline != armed {
+                if let Some(d) = deadline {
+                    timer.as_mut().reset(d);
+                }
+                armed = deadline;
+            }
             let media_watch = self.state == State::Confirmed && self.media.is_some();
             tokio::select! {
                 msg = rx.recv() => match msg {
@@ -321,7 +333,11 @@ impl Call {
                         .await
                     }
                 },
-                _ = sleep_until_opt(deadline) => self.on_deadline().await,
+                _ = &mut timer, if armed.is_some() => {
+                    // Set again next turn, even to the same instant.
+                    armed = None;
+                    self.on_deadline().await
+                }
                 _ = media_inactive(self.media.as_ref()), if media_watch => {
                     tracing::info!(message = "No media for too long, hanging up.");
                     self.hangup_both();
@@ -655,13 +671,6 @@ impl Call {
             State::Ending if !waiting_byes && !waiting_attempts => self.state = State::Done,
             _ => {}
         }
-    }
-}
-
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
     }
 }
 

@@ -10,7 +10,10 @@ use crate::route::{ForkMode, RouteDecision};
 use api::{Command, CommandReceiver, DialRequest, DialResult, ScriptError, ScriptRun};
 use sip::message::{HeaderName, Message, Uri};
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -86,29 +89,57 @@ impl ScriptDriver {
 
     /// Runs the script until it issues its next command (never resolves
     /// once the script is finished and its run is over).
+    ///
+    /// A script only issues commands while its run is polled, and the run
+    /// is polled here, so the commands are read right after the poll and
+    /// the queue never needs to wake the call's task (which would poll
+    /// the whole call once more for nothing).
     pub(crate) async fn next(&mut self) -> Option<Command> {
-        loop {
-            let running = self.run.is_some();
-            if self.finished && !running {
-                return std::future::pending().await;
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Command>> {
+        if !self.finished
+            && let Some(cmd) = self.rx.try_recv()
+        {
+            return Poll::Ready(Some(cmd));
+        }
+        let Some(run) = self.run.as_mut() else {
+            if self.finished {
+                return Poll::Pending;
             }
-            tokio::select! {
-                biased;
-                cmd = self.rx.recv(), if !self.finished => return cmd,
-                _ = poll_run(&mut self.run), if running => self.run = None,
-            }
+            // No run any more (a chain handed the call on, or the run
+            // ended without its Done): read the queue to its end.
+            return Pin::new(&mut self.rx).poll_recv(cx);
+        };
+        let run = run.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if Pin::new(run).poll(cx).is_ready() {
+            self.run = None;
+        }
+        match self.rx.try_recv() {
+            Some(cmd) if !self.finished => Poll::Ready(Some(cmd)),
+            _ if self.run.is_none() && !self.finished => Pin::new(&mut self.rx).poll_recv(cx),
+            _ => Poll::Pending,
         }
     }
 
     /// What is left of the script's run when the call ends: it may still
     /// log or post a record, on a task of its own (its dials answer 487).
+    /// Most scripts end with their dial: the run is polled here once
+    /// first, and needs no task when that finishes it.
     pub(crate) fn detach(&mut self) {
         if let Some(run) = self.run.take() {
-            // Still in the call's span: its log lines keep the Call-ID.
-            let run = run
+            let mut run = run
                 .into_inner()
                 .unwrap_or_else(PoisonError::into_inner)
                 .into_inner();
+            // Whatever the run waits for next registers the task's waker
+            // again when the task polls it; this poll's waker goes unused.
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            if run.as_mut().poll(&mut cx).is_ready() {
+                return;
+            }
+            // Still in the call's span: its log lines keep the Call-ID.
             tokio::spawn(tracing::Instrument::in_current_span(run));
         }
     }
@@ -152,13 +183,6 @@ impl ScriptDriver {
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join(" ")
-    }
-}
-
-async fn poll_run(run: &mut Option<Mutex<WakeGate<ScriptRun>>>) {
-    match run {
-        Some(r) => r.get_mut().unwrap_or_else(PoisonError::into_inner).await,
-        None => std::future::pending().await,
     }
 }
 
