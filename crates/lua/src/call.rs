@@ -153,19 +153,20 @@ impl UserData for Vars {
 
 impl UserData for LuaCall {
     fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
-        fields.add_field_method_get("user", |_, c| Ok(c.view.user.clone()));
-        fields.add_field_method_get("ruri", |_, c| Ok(c.view.ruri.clone()));
-        fields.add_field_method_get("from", |_, c| Ok(c.view.from.clone()));
-        fields.add_field_method_get("from_user", |_, c| Ok(c.view.from_user.clone()));
-        fields.add_field_method_get("from_name", |_, c| Ok(c.view.from_name.clone()));
-        fields.add_field_method_get("to", |_, c| Ok(c.view.to.clone()));
-        fields.add_field_method_get("call_id", |_, c| Ok(c.view.call_id.clone()));
+        // Made straight into Lua strings: no Rust copy per read.
+        fields.add_field_method_get("user", |lua, c| lua.create_string(&c.view.user));
+        fields.add_field_method_get("ruri", |lua, c| lua.create_string(&c.view.ruri));
+        fields.add_field_method_get("from", |lua, c| lua.create_string(&c.view.from));
+        fields.add_field_method_get("from_user", |lua, c| lua.create_string(&c.view.from_user));
+        fields.add_field_method_get("from_name", |lua, c| lua.create_string(&c.view.from_name));
+        fields.add_field_method_get("to", |lua, c| lua.create_string(&c.view.to));
+        fields.add_field_method_get("call_id", |lua, c| lua.create_string(&c.view.call_id));
         fields.add_field_method_get("source_ip", |_, c| Ok(c.view.source_ip.to_string()));
         fields.add_field_method_get("source_port", |_, c| Ok(c.view.source_port));
-        fields.add_field_method_get("transport", |_, c| Ok(c.view.transport.clone()));
+        fields.add_field_method_get("transport", |lua, c| lua.create_string(&c.view.transport));
         fields.add_field_method_get("auth_user", |_, c| Ok(c.view.auth_user.clone()));
-        fields.add_field_method_get("listener", |_, c| Ok(c.view.listener.clone()));
-        fields.add_field_method_get("version", |_, c| Ok(c.version.to_string()));
+        fields.add_field_method_get("listener", |lua, c| lua.create_string(&c.view.listener));
+        fields.add_field_method_get("version", |lua, c| lua.create_string(&*c.version));
         // `dial` and `apply` wait for a result: they are Lua functions
         // (crate::waiting), found after the Rust fields and methods.
         fields.add_meta_field_with("__index", |lua| {
