@@ -10,28 +10,10 @@
 //! ```
 //! (instructions of the 3000 run − the 1000 run) / 2000 = per call.
 
-use api::host::BoxFuture;
-use api::{
-    CallHandler, CallLink, CallView, Command, DialResult, Host, HttpRequest, HttpResponse, KvStore,
-    MemoryKv, RouteInfo,
-};
-use std::sync::Arc;
+#[path = "../benches/support/mod.rs"]
+mod support;
 
-struct BenchHost(MemoryKv);
-
-impl Host for BenchHost {
-    fn kv(&self) -> &dyn KvStore {
-        &self.0
-    }
-    fn http(&self, _: HttpRequest) -> BoxFuture<'static, Result<HttpResponse, String>> {
-        Box::pin(async { Err("no http in benchmarks".to_string()) })
-    }
-    fn route(&self, _: &str) -> Option<RouteInfo> {
-        None
-    }
-}
-
-const SCRIPT: &str = include_str!("../../../benches/dialplan.lua");
+use api::CallView;
 
 /// The headers of a SIPp `uac` INVITE, as the core's view lists them.
 fn sipp_view() -> CallView {
@@ -62,51 +44,14 @@ fn main() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(1000);
     let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("bench.lua");
-    std::fs::write(&path, SCRIPT.replace("{{UAS}}", "127.0.0.1:5080")).expect("write");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     let _guard = rt.enter();
-    let engine = lua::LuaEngine::load(
-        lua::ScriptConfig::new(&path),
-        Arc::new(BenchHost(MemoryKv::default())),
-    )
-    .expect("load");
+    let engine = support::load_engine(dir.path());
     let view = sipp_view();
     for _ in 0..calls {
-        rt.block_on(one_call(&*engine, view.clone()));
-    }
-}
-
-async fn one_call(engine: &dyn CallHandler, view: CallView) {
-    let (link, mut rx) = CallLink::pair();
-    let (_, mut run) = engine.start(view, link).expect("start");
-    let mut run_done = false;
-    loop {
-        let cmd = tokio::select! {
-            cmd = rx.recv() => cmd,
-            _ = &mut run, if !run_done => { run_done = true; continue; }
-        };
-        let Some(cmd) = cmd else { break };
-        match cmd {
-            Command::Dial { reply, .. } => {
-                let _ = reply.send(DialResult {
-                    answered: true,
-                    code: 200,
-                    reason: "OK".into(),
-                    duration: std::time::Duration::ZERO,
-                });
-            }
-            Command::Done(r) => {
-                assert!(r.is_ok());
-                if !run_done {
-                    run.await;
-                }
-                break;
-            }
-            _ => {}
-        }
+        rt.block_on(support::one_call(&*engine, view.clone()));
     }
 }
