@@ -393,7 +393,9 @@ fn a_plugin_reload_during_live_calls_drops_none() {
     let mut slow = uas("uas_slow_reject.xml", CALLS)
         .var("CODE", "486")
         .var("REASON", "Busy Here")
-        .var("PAUSE_MS", "3000")
+        // Long enough for the reload to land under them: compiling the
+        // new version takes seconds in a debug build on a loaded machine.
+        .var("PAUSE_MS", "8000")
         .limit(CALLS)
         .spawn();
     let mut good = uas("uas.xml", CALLS + 1).limit(CALLS).spawn();

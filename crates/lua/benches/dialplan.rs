@@ -9,13 +9,7 @@ use api::CallView;
 use criterion::{Criterion, criterion_main};
 
 fn bench(c: &mut Criterion) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let _guard = rt.enter();
-    let engine = support::load_engine(dir.path());
+    let (rt, engine) = support::setup();
     let mut view = CallView::simulated("alice", "1000");
     view.headers.push("Subject", "bench");
     view.headers.push("User-Agent", "SIPp");

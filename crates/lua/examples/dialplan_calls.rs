@@ -43,13 +43,7 @@ fn main() {
         .nth(1)
         .and_then(|n| n.parse().ok())
         .unwrap_or(1000);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let _guard = rt.enter();
-    let engine = support::load_engine(dir.path());
+    let (rt, engine) = support::setup();
     let view = sipp_view();
     for _ in 0..calls {
         rt.block_on(support::one_call(&*engine, view.clone()));

@@ -27,15 +27,21 @@ impl Host for BenchHost {
 /// figures in and out of process measure the same script.
 const SCRIPT: &str = include_str!("../../../../benches/dialplan.lua");
 
-/// Loads the benchmark's dial plan from a file in `dir`.
-pub(crate) fn load_engine(dir: &std::path::Path) -> Arc<lua::LuaEngine> {
-    let path = dir.join("bench.lua");
+/// A single-threaded runtime and the benchmark's dial plan.
+pub(crate) fn setup() -> (tokio::runtime::Runtime, Arc<lua::LuaEngine>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("bench.lua");
     std::fs::write(&path, SCRIPT.replace("{{UAS}}", "127.0.0.1:5080")).expect("write");
-    lua::LuaEngine::load(
+    let engine = lua::LuaEngine::load(
         lua::ScriptConfig::new(&path),
         Arc::new(BenchHost(MemoryKv::default())),
     )
-    .expect("load")
+    .expect("load");
+    (rt, engine)
 }
 
 /// One call: starts the dial plan, answers its dial at once, and waits
