@@ -69,13 +69,12 @@ impl HeaderList {
     }
 
     /// The values of header `name`, in order.
-    pub fn values<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a str> + use<'a> {
+    pub fn values(&self, name: &str) -> Vec<&str> {
         let name = canonical_name(name);
-        // Compared here, so the iterator does not borrow `name`.
-        let hits: Vec<usize> = (0..self.ends.len())
-            .filter(|&i| self.get(i).0.eq_ignore_ascii_case(name))
-            .collect();
-        hits.into_iter().map(|i| self.get(i).1)
+        self.iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+            .collect()
     }
 
     /// The first value of header `name`.
@@ -130,7 +129,7 @@ mod tests {
         assert_eq!(h.len(), 5);
         assert_eq!(h.first("f"), Some("<sip:x@y>"));
         assert_eq!(h.first("X-FOO"), Some("1"));
-        assert_eq!(h.values("X-Foo").collect::<Vec<_>>(), ["1", "2"]);
+        assert_eq!(h.values("X-Foo"), ["1", "2"]);
         assert_eq!(h.first("Empty"), Some(""));
         assert_eq!(h.first("Missing"), None);
         h.remove("X-Foo");

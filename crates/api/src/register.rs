@@ -68,7 +68,7 @@ impl RegisterView {
 
     /// Every value of header `name`, in order.
     pub fn headers(&self, name: &str) -> Vec<&str> {
-        self.headers.values(name).collect()
+        self.headers.values(name)
     }
 }
 

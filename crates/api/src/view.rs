@@ -46,7 +46,7 @@ impl CallView {
 
     /// Every value of header `name`, in order.
     pub fn headers(&self, name: &str) -> Vec<&str> {
-        self.headers.values(name).collect()
+        self.headers.values(name)
     }
 
     /// A view for tests and `tandem simulate`: a call from `from_user` to

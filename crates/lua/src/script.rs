@@ -190,16 +190,16 @@ impl ScriptVersion {
     }
 
     /// Runs `on_register(reg)` for one REGISTER as a coroutine on the
-    /// least busy state (`None`: the script has no hook). The run resolves
+    /// state of the calling thread (`None`: the script has no hook). The run resolves
     /// to the hook's decision: accept (with `reg.attrs`) unless it called
     /// `reg:reject` or `reg:challenge`; an error names file and line.
     pub fn start_register(self: &Arc<Self>, view: RegisterView) -> Option<RegisterRun> {
-        let (index, state) = self
-            .states
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.on_register.is_some())
-            .min_by_key(|(_, s)| s.calls.load(Ordering::Relaxed))?;
+        if self.states.is_empty() {
+            return None;
+        }
+        // Every state ran the same script: the hook is in all or none.
+        let index = thread_slot() % self.states.len();
+        let state = &self.states[index];
         let hook = state.on_register.clone()?;
         let version = self.clone();
         let attrs = match state.runner.lua().create_table() {

@@ -104,23 +104,26 @@ impl ScriptDriver {
         {
             return Poll::Ready(Some(cmd));
         }
-        let Some(run) = self.run.as_mut() else {
-            if self.finished {
-                return Poll::Pending;
+        if let Some(run) = self.run.as_mut() {
+            let run = run.get_mut().unwrap_or_else(PoisonError::into_inner);
+            if Pin::new(run).poll(cx).is_pending() {
+                if self.finished {
+                    return Poll::Pending;
+                }
+                // What the run issued during this poll, without a wake-up.
+                return self
+                    .rx
+                    .try_recv()
+                    .map_or(Poll::Pending, |c| Poll::Ready(Some(c)));
             }
-            // No run any more (a chain handed the call on, or the run
-            // ended without its Done): read the queue to its end.
-            return Pin::new(&mut self.rx).poll_recv(cx);
-        };
-        let run = run.get_mut().unwrap_or_else(PoisonError::into_inner);
-        if Pin::new(run).poll(cx).is_ready() {
             self.run = None;
         }
-        match self.rx.try_recv() {
-            Some(cmd) if !self.finished => Poll::Ready(Some(cmd)),
-            _ if self.run.is_none() && !self.finished => Pin::new(&mut self.rx).poll_recv(cx),
-            _ => Poll::Pending,
+        if self.finished {
+            return Poll::Pending;
         }
+        // No run any more (it ended, or a chain handed the call on): read
+        // the queue to its end.
+        Pin::new(&mut self.rx).poll_recv(cx)
     }
 
     /// What is left of the script's run when the call ends: it may still
@@ -135,7 +138,7 @@ impl ScriptDriver {
                 .into_inner();
             // Whatever the run waits for next registers the task's waker
             // again when the task polls it; this poll's waker goes unused.
-            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            let mut cx = Context::from_waker(std::task::Waker::noop());
             if run.as_mut().poll(&mut cx).is_ready() {
                 return;
             }
