@@ -40,6 +40,50 @@ impl HeaderList {
         self.ends.push((name_end, self.text.len() as u32));
     }
 
+    /// A list from raw (name, value) bytes, as a parser holds them. The
+    /// text is checked as UTF-8 once for the whole list, not per header
+    /// (a view is built for every call); a list that is not UTF-8 gets
+    /// replacement characters where it is not, header by header.
+    pub fn from_bytes<'a, I>(headers: I) -> HeaderList
+    where
+        I: Iterator<Item = (&'a [u8], &'a [u8])> + Clone,
+    {
+        let (count, bytes) = headers
+            .clone()
+            .fold((0, 0), |(c, b), (n, v)| (c + 1, b + n.len() + v.len()));
+        if u32::try_from(bytes).is_err() {
+            return HeaderList::lossy(headers);
+        }
+        let mut text = Vec::with_capacity(bytes);
+        let mut ends = Vec::with_capacity(count);
+        for (n, v) in headers.clone() {
+            text.extend_from_slice(n);
+            let name_end = text.len() as u32;
+            text.extend_from_slice(v);
+            ends.push((name_end, text.len() as u32));
+        }
+        match String::from_utf8(text) {
+            // Each piece must be UTF-8 on its own, not just the whole.
+            Ok(text)
+                if ends.iter().all(|&(n, v)| {
+                    text.is_char_boundary(n as usize) && text.is_char_boundary(v as usize)
+                }) =>
+            {
+                HeaderList { text, ends }
+            }
+            _ => HeaderList::lossy(headers),
+        }
+    }
+
+    /// A list from raw bytes, each piece converted on its own.
+    fn lossy<'a>(headers: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> HeaderList {
+        let mut list = HeaderList::default();
+        for (n, v) in headers {
+            list.push(&String::from_utf8_lossy(n), &String::from_utf8_lossy(v));
+        }
+        list
+    }
+
     /// Number of headers.
     pub fn len(&self) -> usize {
         self.ends.len()
@@ -138,5 +182,23 @@ mod tests {
         h.remove("Nothing");
         assert_eq!(h.len(), 3);
         assert!(HeaderList::default().is_empty());
+    }
+
+    #[test]
+    fn from_bytes_checks_each_piece() {
+        let raw: [(&[u8], &[u8]); 2] = [
+            (b"Via", b"SIP/2.0/UDP h"),
+            (b"X-Name", "J\u{f6}rg".as_bytes()),
+        ];
+        let list = HeaderList::from_bytes(raw.iter().copied());
+        assert_eq!(list.first("x-name"), Some("J\u{f6}rg"));
+        assert_eq!(list.len(), 2);
+        // Valid as a whole, not per piece: the name ends inside a character.
+        let split: [(&[u8], &[u8]); 1] = [(b"X-\xc3", b"\xb6")];
+        let list = HeaderList::from_bytes(split.iter().copied());
+        assert_eq!(list.iter().next(), Some(("X-\u{fffd}", "\u{fffd}")));
+        let bad: [(&[u8], &[u8]); 1] = [(b"X-A", b"a\xffb")];
+        let list = HeaderList::from_bytes(bad.iter().copied());
+        assert_eq!(list.first("X-A"), Some("a\u{fffd}b"));
     }
 }

@@ -2,42 +2,42 @@
 
 use api::CallView;
 use sip::message::Message;
-use sip::transport::Source;
+use sip::message::Uri;
+use sip::transport::{Source, TransportKind};
 
 /// Builds the script's view of a new call.
 pub(crate) fn call_view(request: &Message, source: &Source) -> CallView {
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     let ruri = request.uri();
     let from = request.from_hdr();
     let to = request.to_hdr();
+    let transport = match source.kind {
+        TransportKind::Udp => "udp",
+        TransportKind::Tcp => "tcp",
+    };
     let from_name = from
         .as_ref()
         .and_then(|f| f.display.as_ref())
-        .map(|d| unquote(&text(d)))
+        .map(|d| unquote(&utf8(d)))
         .unwrap_or_default();
     CallView {
         user: ruri
             .and_then(|u| u.user_str())
             .unwrap_or_default()
             .to_string(),
-        ruri: ruri.map(|u| u.to_string()).unwrap_or_default(),
-        from: from.as_ref().map(|f| f.uri.to_string()).unwrap_or_default(),
+        ruri: ruri.map(Uri::to_text).unwrap_or_default(),
+        from: from.as_ref().map(|f| f.uri.to_text()).unwrap_or_default(),
         from_user: from
             .as_ref()
             .and_then(|f| f.uri.user_str())
             .unwrap_or_default()
             .to_string(),
         from_name,
-        to: to.map(|t| t.uri.to_string()).unwrap_or_default(),
+        to: to.map(|t| t.uri.to_text()).unwrap_or_default(),
         call_id: call_id_text(request),
         source_ip: source.remote.ip(),
         source_port: source.remote.port(),
-        transport: source.kind.as_str().to_ascii_lowercase(),
-        listener: format!(
-            "{}:{}",
-            source.kind.as_str().to_ascii_lowercase(),
-            source.local
-        ),
+        transport: transport.to_string(),
+        listener: format!("{transport}:{}", source.local),
         auth_user: None,
         vars: Default::default(),
         headers: header_list(request),
@@ -48,23 +48,18 @@ pub(crate) fn call_view(request: &Message, source: &Source) -> CallView {
 pub(crate) fn call_id_text(request: &Message) -> String {
     request
         .call_id()
-        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .map(|c| utf8(c).into_owned())
         .unwrap_or_default()
 }
 
 /// Every header of `request`, in order, as (canonical name, value) text.
 pub(crate) fn header_list(request: &Message) -> api::HeaderList {
-    let count = request.headers.iter().count();
-    let bytes = request
-        .headers
-        .iter()
-        .map(|h| h.name.as_bytes().len() + h.value.len())
-        .sum();
-    let mut list = api::HeaderList::with_capacity(count, bytes);
-    for h in request.headers.iter() {
-        list.push(&utf8(h.name.as_bytes()), &utf8(&h.value));
-    }
-    list
+    api::HeaderList::from_bytes(
+        request
+            .headers
+            .iter()
+            .map(|h| (h.name.as_bytes(), h.value.as_ref())),
+    )
 }
 
 /// `b` as text: borrowed when it is UTF-8 (nearly always; checking that

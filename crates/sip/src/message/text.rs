@@ -139,6 +139,23 @@ pub(crate) fn unfold(s: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Appends `n` in decimal, without the allocation of `n.to_string()`
+/// (ports are written into every Via, Contact and Request-URI).
+pub(crate) fn push_decimal(out: &mut Vec<u8>, n: u16) {
+    let mut digits = [0u8; 5];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,5 +191,14 @@ mod tests {
     fn quoted_len_handles_escapes() {
         assert_eq!(quoted_len(br#""a\"b" x"#), Some(6));
         assert_eq!(quoted_len(br#""open"#), None);
+    }
+
+    #[test]
+    fn decimals_as_to_string_writes_them() {
+        for n in [0u16, 7, 10, 99, 5060, 65535] {
+            let mut out = Vec::new();
+            push_decimal(&mut out, n);
+            assert_eq!(out, n.to_string().into_bytes());
+        }
     }
 }

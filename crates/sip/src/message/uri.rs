@@ -194,7 +194,7 @@ impl Uri {
                 out.extend_from_slice(&self.host);
                 if let Some(port) = self.port {
                     out.push(b':');
-                    out.extend_from_slice(port.to_string().as_bytes());
+                    super::text::push_decimal(out, port);
                 }
                 out.extend_from_slice(self.params.as_bytes());
                 out.extend_from_slice(&self.headers);
@@ -207,6 +207,21 @@ impl Uri {
             }
             Scheme::Other(_) => out.extend_from_slice(&self.opaque),
         }
+    }
+
+    /// The wire form as text, non-UTF-8 bytes replaced (one allocation
+    /// when the URI is UTF-8, as it nearly always is).
+    pub fn to_text(&self) -> String {
+        let mut out = Vec::with_capacity(
+            8 + self.user.as_ref().map_or(0, |u| u.len())
+                + self.host.len()
+                + self.params.as_bytes().len()
+                + self.headers.len()
+                + self.opaque.len(),
+        );
+        self.write_to(&mut out);
+        String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     }
 
     /// A `sip:` URI for a host and port, e.g. for Contact headers.
@@ -289,9 +304,7 @@ fn parse_sip(src: &Bytes, rest: &[u8], uri: &mut Uri) -> Result<(), UriError> {
 
 impl fmt::Display for Uri {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut out = Vec::with_capacity(64);
-        self.write_to(&mut out);
-        f.write_str(&String::from_utf8_lossy(&out))
+        f.write_str(&self.to_text())
     }
 }
 

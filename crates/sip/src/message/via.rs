@@ -248,7 +248,7 @@ impl Via {
         out.extend_from_slice(&self.host);
         if let Some(p) = self.port {
             out.push(b':');
-            out.extend_from_slice(p.to_string().as_bytes());
+            super::text::push_decimal(&mut out, p);
         }
         out.extend_from_slice(self.params.as_bytes());
         Bytes::from(out)
