@@ -1,6 +1,7 @@
 //! The `call` object a dial plan gets: the A-leg INVITE to read, commands
 //! to shape and route the B leg, and per-call variables.
 
+use crate::budget::lifted;
 use crate::convert::{from_lua_value, to_lua_value};
 use api::validate;
 use api::{CallLink, CallView, Command, DialMode, DialRequest, DialTarget};
@@ -10,6 +11,12 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 fn err(e: impl std::fmt::Display) -> mlua::Error {
     mlua::Error::RuntimeError(e.to_string())
+}
+
+/// A field or header of the call as a Lua string (made with the limit
+/// lifted: see [`lifted`]).
+fn text(lua: &mlua::Lua, s: &str) -> mlua::Result<mlua::LuaString> {
+    lifted(lua, || lua.create_string(s))
 }
 
 /// The call as a Lua userdata.
@@ -154,19 +161,19 @@ impl UserData for Vars {
 impl UserData for LuaCall {
     fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
         // Made straight into Lua strings: no Rust copy per read.
-        fields.add_field_method_get("user", |lua, c| lua.create_string(&c.view.user));
-        fields.add_field_method_get("ruri", |lua, c| lua.create_string(&c.view.ruri));
-        fields.add_field_method_get("from", |lua, c| lua.create_string(&c.view.from));
-        fields.add_field_method_get("from_user", |lua, c| lua.create_string(&c.view.from_user));
-        fields.add_field_method_get("from_name", |lua, c| lua.create_string(&c.view.from_name));
-        fields.add_field_method_get("to", |lua, c| lua.create_string(&c.view.to));
-        fields.add_field_method_get("call_id", |lua, c| lua.create_string(&c.view.call_id));
+        fields.add_field_method_get("user", |lua, c| text(lua, &c.view.user));
+        fields.add_field_method_get("ruri", |lua, c| text(lua, &c.view.ruri));
+        fields.add_field_method_get("from", |lua, c| text(lua, &c.view.from));
+        fields.add_field_method_get("from_user", |lua, c| text(lua, &c.view.from_user));
+        fields.add_field_method_get("from_name", |lua, c| text(lua, &c.view.from_name));
+        fields.add_field_method_get("to", |lua, c| text(lua, &c.view.to));
+        fields.add_field_method_get("call_id", |lua, c| text(lua, &c.view.call_id));
         fields.add_field_method_get("source_ip", |_, c| Ok(c.view.source_ip.to_string()));
         fields.add_field_method_get("source_port", |_, c| Ok(c.view.source_port));
-        fields.add_field_method_get("transport", |lua, c| lua.create_string(&c.view.transport));
+        fields.add_field_method_get("transport", |lua, c| text(lua, &c.view.transport));
         fields.add_field_method_get("auth_user", |_, c| Ok(c.view.auth_user.clone()));
-        fields.add_field_method_get("listener", |lua, c| lua.create_string(&c.view.listener));
-        fields.add_field_method_get("version", |lua, c| lua.create_string(&*c.version));
+        fields.add_field_method_get("listener", |lua, c| text(lua, &c.view.listener));
+        fields.add_field_method_get("version", |lua, c| text(lua, &c.version));
         // `dial` and `apply` wait for a result: they are Lua functions
         // (crate::waiting), found after the Rust fields and methods.
         fields.add_meta_field_with("__index", |lua| {
@@ -183,7 +190,7 @@ impl UserData for LuaCall {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_method("header", |lua, c, name: mlua::LuaString| {
             match c.view.header(&name.to_str()?) {
-                Some(v) => lua.create_string(v).map(Value::String),
+                Some(v) => text(lua, v).map(Value::String),
                 None => Ok(Value::Nil),
             }
         });

@@ -12,7 +12,7 @@
 //! protected table writes; per call that was about a third of what the
 //! dial plan cost (BENCHMARKS.md, "Lua dial plans").
 
-use crate::budget::Budget;
+use crate::budget::{Budget, lifted};
 use api::{DialResult, Host, HttpResponse, PendingDial, Router};
 use mlua::thread::ThreadStatus;
 use mlua::{Function, IntoLuaMulti, LightUserData, Lua, Thread, Value};
@@ -161,15 +161,13 @@ impl Runner {
         while let Some(w) = wait {
             wait = match w.outcome(&self.host).await {
                 // As a tuple: pushed straight onto the stack.
-                Outcome::Dial(r) => self.resume(
-                    &thread,
-                    (
-                        r.answered,
-                        r.code,
-                        r.reason.as_str(),
-                        r.duration.as_secs_f64(),
-                    ),
-                )?,
+                Outcome::Dial(r) => {
+                    let reason = lifted(&self.lua, || self.lua.create_string(&r.reason))?;
+                    self.resume(
+                        &thread,
+                        (r.answered, r.code, reason, r.duration.as_secs_f64()),
+                    )?
+                }
                 Outcome::Http(h) => self.resume(&thread, h)?,
             };
         }
@@ -184,13 +182,13 @@ impl Runner {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .pop();
-        match free {
+        lifted(&self.lua, || match free {
             Some(t) => {
                 t.reset(func.clone())?;
                 Ok(t)
             }
             None => self.lua.create_thread(func.clone()),
-        }
+        })
     }
 
     /// Keeps a finished coroutine for later (a failed or abandoned one is

@@ -1,7 +1,7 @@
 //! One compiled version of a dial plan: a few sandboxed Lua states that
 //! each ran the script's top level, and the calls pinned to it.
 
-use crate::budget::Limits;
+use crate::budget::{Limits, lifted};
 use crate::call::LuaCall;
 use crate::error::{LoadError, script_error};
 use crate::register::{LuaRegister, read_attrs};
@@ -149,12 +149,15 @@ impl ScriptVersion {
             // Chosen where the call runs (see `thread_slot`).
             let state = &version.states[thread_slot() % version.states.len()];
             state.calls.fetch_add(1, Ordering::Relaxed);
-            let result = match state.runner.lua().create_userdata(call) {
+            let lua = state.runner.lua();
+            let result = match lifted(lua, || lua.create_userdata(call)) {
                 Ok(call) => {
                     let result = state.runner.run(&state.on_invite, &call).await;
                     // What the call holds (its view, its link) goes now,
-                    // not whenever the collector gets to the userdata.
-                    let _ = call.destroy();
+                    // not whenever the collector gets to the userdata
+                    // (`take` leaves it destructed, with no Lua call as
+                    // `destroy` makes to its `__gc`).
+                    drop(call.take::<LuaCall>());
                     result
                 }
                 Err(e) => Err(e),

@@ -19,17 +19,16 @@ pub(crate) const CALL_METHODS: &str = "tandem.call.methods";
 /// error at the script's line, as for the Rust ones.
 const WRAPPERS: &str = r#"
 local yield, WAIT, dial_start, apply_start, http_start, error, tostring, setmetatable = ...
-local function result(answered, code, reason, duration)
-  return { answered = answered, code = code, reason = reason, duration = duration }
-end
 local call_methods = setmetatable({
   dial = function(call, targets, opts)
     dial_start(call, targets, opts)
-    return result(yield(WAIT))
+    local answered, code, reason, duration = yield(WAIT)
+    return { answered = answered, code = code, reason = reason, duration = duration }
   end,
   apply = function(call, answer)
     if apply_start(call, answer) then
-      return result(yield(WAIT))
+      local answered, code, reason, duration = yield(WAIT)
+      return { answered = answered, code = code, reason = reason, duration = duration }
     end
   end,
 }, {
