@@ -200,12 +200,14 @@ impl Message {
 
     /// The tag of the From header.
     pub fn from_tag(&self) -> Option<Bytes> {
-        self.from_hdr()?.tag()
+        let v = self.headers.get(&HeaderName::From)?;
+        NameAddr::tag_of(v, v)
     }
 
     /// The tag of the To header.
     pub fn to_tag(&self) -> Option<Bytes> {
-        self.to_hdr()?.tag()
+        let v = self.headers.get(&HeaderName::To)?;
+        NameAddr::tag_of(v, v)
     }
 
     /// Max-Forwards, when present and numeric (values above 255 clamp).

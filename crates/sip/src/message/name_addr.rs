@@ -98,6 +98,16 @@ impl NameAddr {
         })
     }
 
+    /// The `tag` parameter of a value, found without parsing its URI:
+    /// the header parameters start after the `>` that closes the URI (or
+    /// at the first `;` of a bare addr-spec), as [`NameAddr::parse_shared`]
+    /// finds them. Meant for values the parser already checked (From and
+    /// To of a parsed message); a malformed value has no tag.
+    pub fn tag_of(src: &Bytes, value: &[u8]) -> Option<Bytes> {
+        let params = header_params(value)?;
+        Params::from_raw(src.slice_ref(params)).get_bytes("tag")
+    }
+
     /// Parses a value from text.
     pub fn parse(s: &str) -> Result<NameAddr, NameAddrError> {
         let src = Bytes::copy_from_slice(s.as_bytes());
@@ -152,9 +162,46 @@ impl NameAddr {
     }
 }
 
+/// The header parameters of a name-addr or addr-spec value (empty when
+/// it has none); `None` when the brackets or quotes do not close.
+fn header_params(value: &[u8]) -> Option<&[u8]> {
+    let s = trim(value);
+    let s = match s.first() {
+        Some(b'"') => &s[quoted_len(s)?..],
+        _ => s,
+    };
+    match s.iter().position(|&b| b == b'<') {
+        Some(lt) => {
+            let gt = lt + s[lt..].iter().position(|&b| b == b'>')?;
+            Some(trim(&s[gt + 1..]))
+        }
+        None => {
+            let semi = s.iter().position(|&b| b == b';').unwrap_or(s.len());
+            Some(&s[semi..])
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tag_of_finds_what_the_parser_finds() {
+        for v in [
+            r#""J Rosenberg \""       <sip:jdrosen@example.com> ; tag = 98asjd8"#,
+            r#""a <b>; tag=no" <sip:a@h;tag=uri-param>;tag=yes;x=1"#,
+            "Bob <sip:bob@h>;Tag=up",
+            "sip:bob@h;tag=bare;lr",
+            "<sip:bob@h;transport=tcp>",
+            "sip:bob@h",
+            "<sip:bob@h?Subject=x;tag=hdr>;tag=t",
+        ] {
+            let src = Bytes::copy_from_slice(v.as_bytes());
+            let parsed = NameAddr::parse_shared(&src, &src).unwrap().tag();
+            assert_eq!(NameAddr::tag_of(&src, &src), parsed, "{v}");
+        }
+    }
 
     #[test]
     fn forms() {
