@@ -1,22 +1,27 @@
 //! The caller's INVITE as a dial plan reads it ([`api::CallView`]).
 
 use api::CallView;
-use sip::message::Message;
-use sip::message::Uri;
+use sip::message::{HeaderName, Message, NameAddr, Uri};
 use sip::transport::{Source, TransportKind};
 
 /// Builds the script's view of a new call.
 pub(crate) fn call_view(request: &Message, source: &Source) -> CallView {
     let ruri = request.uri();
-    let from = request.from_hdr();
-    let to = request.to_hdr();
+    // The parser checked From and To whole; their parameters are not
+    // needed here.
+    let name_addr = |name| {
+        let v = request.headers.get(&name)?;
+        NameAddr::display_and_uri(v, v).ok()
+    };
+    let from = name_addr(HeaderName::From);
+    let to = name_addr(HeaderName::To);
     let transport = match source.kind {
         TransportKind::Udp => "udp",
         TransportKind::Tcp => "tcp",
     };
     let from_name = from
         .as_ref()
-        .and_then(|f| f.display.as_ref())
+        .and_then(|(display, _)| *display)
         .map(|d| unquote(&utf8(d)))
         .unwrap_or_default();
     CallView {
@@ -25,14 +30,14 @@ pub(crate) fn call_view(request: &Message, source: &Source) -> CallView {
             .unwrap_or_default()
             .to_string(),
         ruri: ruri.map(Uri::to_text).unwrap_or_default(),
-        from: from.as_ref().map(|f| f.uri.to_text()).unwrap_or_default(),
+        from: from.as_ref().map(|(_, u)| u.to_text()).unwrap_or_default(),
         from_user: from
             .as_ref()
-            .and_then(|f| f.uri.user_str())
+            .and_then(|(_, u)| u.user_str())
             .unwrap_or_default()
             .to_string(),
         from_name,
-        to: to.map(|t| t.uri.to_text()).unwrap_or_default(),
+        to: to.map(|(_, u)| u.to_text()).unwrap_or_default(),
         call_id: call_id_text(request),
         source_ip: source.remote.ip(),
         source_port: source.remote.port(),

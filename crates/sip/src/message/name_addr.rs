@@ -43,53 +43,9 @@ pub struct NameAddr {
 impl NameAddr {
     /// Parses one value (already split at commas), sharing `src`.
     pub fn parse_shared(src: &Bytes, value: &[u8]) -> Result<NameAddr, NameAddrError> {
-        let s = trim(value);
-        let (display, rest): (Option<&[u8]>, &[u8]) = if s.first() == Some(&b'"') {
-            let q = quoted_len(s).ok_or(NameAddrError::Quote)?;
-            let rest = trim(&s[q..]);
-            if rest.first() != Some(&b'<') {
-                return Err(NameAddrError::Angle);
-            }
-            (Some(&s[..q]), rest)
-        } else if let Some(lt) = s.iter().position(|&b| b == b'<') {
-            let d = trim(&s[..lt]);
-            if !d.is_empty()
-                && !d
-                    .split(|&b| b == b' ' || b == b'\t')
-                    .all(|t| t.is_empty() || is_token(t))
-            {
-                return Err(NameAddrError::DisplayName);
-            }
-            ((!d.is_empty()).then_some(d), &s[lt..])
-        } else {
-            // addr-spec: header parameters start at the first ';'.
-            let semi = s.iter().position(|&b| b == b';').unwrap_or(s.len());
-            let spec = trim(&s[..semi]);
-            if spec.iter().any(|&b| b == b'?' || b == b',') {
-                return Err(NameAddrError::BareUri);
-            }
-            if spec.contains(&b'"') {
-                return Err(NameAddrError::Quote);
-            }
-            let uri = Uri::parse_shared(src, spec)?;
-            let params = Params::from_raw(src.slice_ref(&s[semi..]));
-            params.validate().map_err(|_| NameAddrError::Params)?;
-            return Ok(NameAddr {
-                display: None,
-                uri,
-                params,
-            });
-        };
-        let gt = rest
-            .iter()
-            .position(|&b| b == b'>')
-            .ok_or(NameAddrError::Angle)?;
-        let uri = Uri::parse_shared(src, &rest[1..gt])?;
-        let after = trim(&rest[gt + 1..]);
-        if !after.is_empty() && after[0] != b';' {
-            return Err(NameAddrError::Angle);
-        }
-        let params = Params::from_raw(src.slice_ref(after));
+        let (display, uri, params) = split(value)?;
+        let uri = Uri::parse_shared(src, uri)?;
+        let params = Params::from_raw(src.slice_ref(params));
         params.validate().map_err(|_| NameAddrError::Params)?;
         Ok(NameAddr {
             display: display.map(|d| src.slice_ref(d)),
@@ -98,13 +54,22 @@ impl NameAddr {
         })
     }
 
-    /// The `tag` parameter of a value, found without parsing its URI:
-    /// the header parameters start after the `>` that closes the URI (or
-    /// at the first `;` of a bare addr-spec), as [`NameAddr::parse_shared`]
-    /// finds them. Meant for values the parser already checked (From and
-    /// To of a parsed message); a malformed value has no tag.
+    /// The display name (as written) and the URI of a value, without
+    /// looking at its header parameters: what a call's view needs of its
+    /// From and To, which the parser already checked whole.
+    pub fn display_and_uri<'a>(
+        src: &Bytes,
+        value: &'a [u8],
+    ) -> Result<(Option<&'a [u8]>, Uri), NameAddrError> {
+        let (display, uri, _) = split(value)?;
+        Ok((display, Uri::parse_shared(src, uri)?))
+    }
+
+    /// The `tag` parameter of a value, found without parsing its URI or
+    /// checking its other parameters. Meant for values the parser already
+    /// checked whole (From and To of a parsed message).
     pub fn tag_of(src: &Bytes, value: &[u8]) -> Option<Bytes> {
-        let params = header_params(value)?;
+        let (_, _, params) = split(value).ok()?;
         Params::from_raw(src.slice_ref(params)).get_bytes("tag")
     }
 
@@ -162,24 +127,49 @@ impl NameAddr {
     }
 }
 
-/// The header parameters of a name-addr or addr-spec value (empty when
-/// it has none); `None` when the brackets or quotes do not close.
-fn header_params(value: &[u8]) -> Option<&[u8]> {
+/// A value split into display name, URI and header parameters (RFC 3261
+/// §25.1 `name-addr` / `addr-spec`), with the checks of everything but
+/// the URI and the parameters themselves.
+fn split(value: &[u8]) -> Result<(Option<&[u8]>, &[u8], &[u8]), NameAddrError> {
     let s = trim(value);
-    let s = match s.first() {
-        Some(b'"') => &s[quoted_len(s)?..],
-        _ => s,
+    let (display, rest): (Option<&[u8]>, &[u8]) = if s.first() == Some(&b'"') {
+        let q = quoted_len(s).ok_or(NameAddrError::Quote)?;
+        let rest = trim(&s[q..]);
+        if rest.first() != Some(&b'<') {
+            return Err(NameAddrError::Angle);
+        }
+        (Some(&s[..q]), rest)
+    } else if let Some(lt) = s.iter().position(|&b| b == b'<') {
+        let d = trim(&s[..lt]);
+        if !d.is_empty()
+            && !d
+                .split(|&b| b == b' ' || b == b'\t')
+                .all(|t| t.is_empty() || is_token(t))
+        {
+            return Err(NameAddrError::DisplayName);
+        }
+        ((!d.is_empty()).then_some(d), &s[lt..])
+    } else {
+        // addr-spec: header parameters start at the first ';'.
+        let semi = s.iter().position(|&b| b == b';').unwrap_or(s.len());
+        let spec = trim(&s[..semi]);
+        if spec.iter().any(|&b| b == b'?' || b == b',') {
+            return Err(NameAddrError::BareUri);
+        }
+        if spec.contains(&b'"') {
+            return Err(NameAddrError::Quote);
+        }
+        return Ok((None, spec, &s[semi..]));
     };
-    match s.iter().position(|&b| b == b'<') {
-        Some(lt) => {
-            let gt = lt + s[lt..].iter().position(|&b| b == b'>')?;
-            Some(trim(&s[gt + 1..]))
-        }
-        None => {
-            let semi = s.iter().position(|&b| b == b';').unwrap_or(s.len());
-            Some(&s[semi..])
-        }
+    let gt = rest
+        .iter()
+        .position(|&b| b == b'>')
+        .ok_or(NameAddrError::Angle)?;
+    let after = trim(&rest[gt + 1..]);
+    if !after.is_empty() && after[0] != b';' {
+        return Err(NameAddrError::Angle);
     }
+    Ok((display, &rest[1..gt], after))
 }
 
 #[cfg(test)]
