@@ -13,7 +13,9 @@
 # Tandem of each pair from another binary, and BASE_EXTRA=FILE gives it a
 # dial plan or plugin too (e.g. the same one: then the difference is
 # what the build changed). Defaults: 5 rounds of 15000 calls at 1000/s each (2000 calls/s
-# through the machine in all). Loopback only; stops by itself.
+# through the machine in all). WARMUP=SECONDS is passed on to both runs
+# (benches/sipp-call-rate.sh): steady-state figures without the growth of
+# a fresh process. Loopback only; stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-5}

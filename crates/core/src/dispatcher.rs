@@ -1,7 +1,7 @@
 //! The transaction user: new INVITEs become calls (after limits and
 //! routing), everything else goes to the call that owns its dialog.
 
-use crate::call::{Call, CallMsg, LegId, ScriptDriver};
+use crate::call::{Call, CallMsg, InDialogRequest, LegId, ScriptDriver};
 use crate::config::CoreConfig;
 use crate::limits::RateLimiter;
 use crate::route::RouteDecision;
@@ -182,12 +182,12 @@ impl Dispatcher {
                     match key.and_then(|k| self.dialogs.get(&k)).copied() {
                         Some((call, leg)) => self.send_to_call(
                             call,
-                            CallMsg::Request {
+                            CallMsg::Request(Box::new(InDialogRequest {
                                 leg,
                                 request,
                                 source,
                                 tx,
-                            },
+                            })),
                         ),
                         None => tx.reply(481, "Call/Transaction Does Not Exist"),
                     }
@@ -210,7 +210,13 @@ impl Dispatcher {
             TuEvent::Ack { request, .. } => {
                 let key = request.to_tag().and_then(|t| dialog_key(&request, t));
                 if let Some((call, leg)) = key.and_then(|k| self.dialogs.get(&k)).copied() {
-                    self.send_to_call(call, CallMsg::Ack { leg, request });
+                    self.send_to_call(
+                        call,
+                        CallMsg::Ack {
+                            leg,
+                            request: Box::new(request),
+                        },
+                    );
                 }
             }
             TuEvent::Cancelled { invite } => {

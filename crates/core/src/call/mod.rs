@@ -40,16 +40,15 @@ pub(crate) enum LegId {
 
 /// What the dispatcher and the client transactions tell a call.
 #[derive(Debug)]
+///
+/// The messages are boxed: a tokio channel allocates room for 32 of them
+/// when it is made, and every call has one (an unboxed request made that
+/// 20 KB per call, kept until the call's last transaction expired).
 pub(crate) enum CallMsg {
     /// A request inside one of the call's dialogs.
-    Request {
-        leg: LegId,
-        request: Message,
-        source: Source,
-        tx: ServerTx,
-    },
+    Request(Box<InDialogRequest>),
     /// An ACK inside one of the call's dialogs.
-    Ack { leg: LegId, request: Message },
+    Ack { leg: LegId, request: Box<Message> },
     /// The caller cancelled the INVITE.
     Cancelled,
     /// The caller never ACKed our final response.
@@ -58,6 +57,15 @@ pub(crate) enum CallMsg {
     Client { id: u64, event: ClientEvent },
     /// That client transaction is over.
     ClientDone { id: u64 },
+}
+
+/// A request inside one of the call's dialogs, with its transaction.
+#[derive(Debug)]
+pub(crate) struct InDialogRequest {
+    pub(crate) leg: LegId,
+    pub(crate) request: Message,
+    pub(crate) source: Source,
+    pub(crate) tx: ServerTx,
 }
 
 /// What a client transaction of the call is for.
@@ -352,13 +360,16 @@ impl Call {
 
     async fn on_msg(&mut self, msg: CallMsg) {
         match msg {
-            CallMsg::Request {
-                leg,
-                request,
-                source,
-                tx,
-            } => self.on_request(leg, request, source, tx).await,
-            CallMsg::Ack { leg, request } => self.on_ack(leg, request).await,
+            CallMsg::Request(r) => {
+                let InDialogRequest {
+                    leg,
+                    request,
+                    source,
+                    tx,
+                } = *r;
+                self.on_request(leg, request, source, tx).await
+            }
+            CallMsg::Ack { leg, request } => self.on_ack(leg, *request).await,
             CallMsg::Cancelled => self.on_cancel(),
             CallMsg::AckTimeout => {
                 tracing::info!(message = "Caller never acknowledged the answer, hanging up.");

@@ -207,7 +207,7 @@ impl Call {
     /// A response (or failure) of attempt `i`'s INVITE.
     pub(super) async fn on_attempt_event(&mut self, i: usize, event: ClientEvent) {
         let resp = match event {
-            ClientEvent::Response(r) => r,
+            ClientEvent::Response(r) => *r,
             ClientEvent::Timeout => return self.attempt_failed(i, 408, "Request Timeout").await,
             ClientEvent::TransportError => {
                 return self.attempt_failed(i, 503, "Service Unavailable").await;

@@ -53,7 +53,7 @@ impl ClientNonInvite {
         match (self.state, code) {
             (State::Trying | State::Proceeding, 100..=199) => {
                 self.state = State::Proceeding;
-                out.push(Action::Deliver(ClientEvent::Response(resp)));
+                out.push(Action::Deliver(ClientEvent::Response(Box::new(resp))));
             }
             (State::Trying | State::Proceeding, 200..=699) => {
                 self.state = State::Completed;
@@ -61,7 +61,7 @@ impl ClientNonInvite {
                     Timer::K,
                     self.timers.t4_or_zero(self.reliable),
                 ));
-                out.push(Action::Deliver(ClientEvent::Response(resp)));
+                out.push(Action::Deliver(ClientEvent::Response(Box::new(resp))));
             }
             _ => {}
         }

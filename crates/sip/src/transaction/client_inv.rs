@@ -63,16 +63,16 @@ impl ClientInvite {
         match (self.state, code) {
             (State::Calling | State::Proceeding, 100..=199) => {
                 self.state = State::Proceeding;
-                out.push(Action::Deliver(ClientEvent::Response(resp)));
+                out.push(Action::Deliver(ClientEvent::Response(Box::new(resp))));
             }
             (State::Calling | State::Proceeding, 200..=299) => {
                 self.state = State::Accepted;
                 out.push(Action::Schedule(Timer::M, self.timers.t64()));
-                out.push(Action::Deliver(ClientEvent::Response(resp)));
+                out.push(Action::Deliver(ClientEvent::Response(Box::new(resp))));
             }
             (State::Accepted, 200..=299) => {
                 // Retransmitted or forked 2xx: the TU ACKs each one.
-                out.push(Action::Deliver(ClientEvent::Response(resp)));
+                out.push(Action::Deliver(ClientEvent::Response(Box::new(resp))));
             }
             (State::Calling | State::Proceeding, 300..=699) => {
                 self.state = State::Completed;
@@ -83,7 +83,7 @@ impl ClientInvite {
                     Timer::D,
                     self.timers.timer_d(self.reliable),
                 ));
-                out.push(Action::Deliver(ClientEvent::Response(resp)));
+                out.push(Action::Deliver(ClientEvent::Response(Box::new(resp))));
             }
             (State::Completed, 300..=699) => {
                 if let Some(ack) = &self.ack {

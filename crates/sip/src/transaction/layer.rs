@@ -335,7 +335,9 @@ type MergedRef = (Bytes, u32, Bytes, Method);
 struct Actor {
     transports: Transports,
     config: LayerConfig,
-    txs: HashMap<TxKey, Entry>,
+    /// Entries are boxed: one is over 1 KB, and a table of them doubled
+    /// and moved every entry as it grew (and kept twice the room).
+    txs: HashMap<TxKey, Box<Entry>>,
     /// 2xx-answered INVITEs by (Call-ID, CSeq, From tag), to match the ACK
     /// that carries a new branch (§17.1.1.3).
     accepted: HashMap<DialogRef, TxKey>,
@@ -533,7 +535,7 @@ impl Actor {
         };
         self.txs.insert(
             key,
-            Entry {
+            Box::new(Entry {
                 kind,
                 target: response_target(req, source),
                 request: Some(req.clone()),
@@ -541,7 +543,7 @@ impl Actor {
                 events: None,
                 dialog: None,
                 merged: None,
-            },
+            }),
         );
     }
 
@@ -586,7 +588,7 @@ impl Actor {
             if let Some(Entry {
                 kind: Kind::ServerInvite(t),
                 ..
-            }) = self.txs.get_mut(&key)
+            }) = self.txs.get_mut(&key).map(|e| &mut **e)
             {
                 for_2xx = t.on_ack(&mut self.out);
             }
@@ -604,13 +606,15 @@ impl Actor {
         let key = key.detached();
         self.new_server_tx(key.clone(), &req, &source);
         let invite = TxKey::cancelled_invite(&req);
-        let state = invite.as_ref().and_then(|k| match self.txs.get(k) {
-            Some(Entry {
-                kind: Kind::ServerInvite(t),
-                ..
-            }) => Some(t.state),
-            _ => None,
-        });
+        let state = invite
+            .as_ref()
+            .and_then(|k| match self.txs.get(k).map(|e| &**e) {
+                Some(Entry {
+                    kind: Kind::ServerInvite(t),
+                    ..
+                }) => Some(t.state),
+                _ => None,
+            });
         match (state, invite) {
             (Some(server_inv::State::Proceeding), Some(invite)) => {
                 self.reply(&key, 200, "OK", Vec::new());
@@ -696,7 +700,7 @@ impl Actor {
                 key,
                 events,
             } => {
-                let cancel = match self.txs.get(&invite) {
+                let cancel = match self.txs.get(&invite).map(|e| &**e) {
                     Some(Entry {
                         kind: Kind::ClientInvite(t),
                         target,
@@ -758,7 +762,7 @@ impl Actor {
         };
         self.txs.insert(
             key.clone(),
-            Entry {
+            Box::new(Entry {
                 kind,
                 target,
                 request: None,
@@ -766,7 +770,7 @@ impl Actor {
                 events: Some(events),
                 dialog: None,
                 merged: None,
-            },
+            }),
         );
         self.apply(&key);
     }

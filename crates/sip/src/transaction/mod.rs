@@ -25,8 +25,10 @@ use std::time::Duration;
 /// What a client transaction reports to its TU.
 #[derive(Debug, Clone)]
 pub enum ClientEvent {
-    /// A response (provisional or final; every 2xx of an INVITE).
-    Response(Message),
+    /// A response (provisional or final; every 2xx of an INVITE). Boxed:
+    /// a tokio channel allocates room for 32 events up front, and each
+    /// client transaction has its own channel.
+    Response(Box<Message>),
     /// Timer B or F fired: no final response (the TU acts as on a 408).
     Timeout,
     /// The request could not be sent (the TU acts as on a 503).
