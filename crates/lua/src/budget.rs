@@ -96,11 +96,29 @@ impl Budget {
 /// and wraps each string or table it makes in a protected call: about
 /// 1,100 instructions for each one, a third of what reading `call.user`
 /// costs. The values made here are as large as the SIP message they come
-/// from at most, the script does not run meanwhile, and the hook's soft
-/// limit (7/8 of the hard one) still counts what they hold.
+/// from at most, and the hook's soft limit (7/8 of the hard one) still
+/// counts what they hold. The script does not run meanwhile, except for
+/// a finalizer (`__gc`) the collector may call, which the instruction
+/// budget and the soft limit still bound.
 pub(crate) fn lifted<R>(lua: &Lua, f: impl FnOnce() -> mlua::Result<R>) -> mlua::Result<R> {
     let limit = lua.set_memory_limit(0)?;
     let result = f();
     lua.set_memory_limit(limit)?;
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifted_puts_the_limit_back() {
+        let lua = Lua::new();
+        lua.set_memory_limit(8 << 20).unwrap();
+        let s = lifted(&lua, || lua.create_string("x".repeat(1 << 10))).unwrap();
+        assert_eq!(s.as_bytes().len(), 1 << 10);
+        assert!(lifted(&lua, || Err::<(), _>(mlua::Error::runtime("no"))).is_err());
+        // The limit is the one set before, after success and failure.
+        assert_eq!(lua.set_memory_limit(1 << 30).unwrap(), 8 << 20);
+    }
 }

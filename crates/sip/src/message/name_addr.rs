@@ -43,7 +43,11 @@ pub struct NameAddr {
 impl NameAddr {
     /// Parses one value (already split at commas), sharing `src`.
     pub fn parse_shared(src: &Bytes, value: &[u8]) -> Result<NameAddr, NameAddrError> {
-        let (display, uri, params) = split(value)?;
+        let Parts {
+            display,
+            uri,
+            params,
+        } = split(value)?;
         let uri = Uri::parse_shared(src, uri)?;
         let params = Params::from_raw(src.slice_ref(params));
         params.validate().map_err(|_| NameAddrError::Params)?;
@@ -61,15 +65,15 @@ impl NameAddr {
         src: &Bytes,
         value: &'a [u8],
     ) -> Result<(Option<&'a [u8]>, Uri), NameAddrError> {
-        let (display, uri, _) = split(value)?;
-        Ok((display, Uri::parse_shared(src, uri)?))
+        let parts = split(value)?;
+        Ok((parts.display, Uri::parse_shared(src, parts.uri)?))
     }
 
     /// The `tag` parameter of a value, found without parsing its URI or
     /// checking its other parameters. Meant for values the parser already
     /// checked whole (From and To of a parsed message).
     pub fn tag_of(src: &Bytes, value: &[u8]) -> Option<Bytes> {
-        let (_, _, params) = split(value).ok()?;
+        let params = split(value).ok()?.params;
         Params::from_raw(src.slice_ref(params)).get_bytes("tag")
     }
 
@@ -127,10 +131,17 @@ impl NameAddr {
     }
 }
 
+/// The pieces of a name-addr or addr-spec value, as written.
+struct Parts<'a> {
+    display: Option<&'a [u8]>,
+    uri: &'a [u8],
+    params: &'a [u8],
+}
+
 /// A value split into display name, URI and header parameters (RFC 3261
 /// §25.1 `name-addr` / `addr-spec`), with the checks of everything but
 /// the URI and the parameters themselves.
-fn split(value: &[u8]) -> Result<(Option<&[u8]>, &[u8], &[u8]), NameAddrError> {
+fn split(value: &[u8]) -> Result<Parts<'_>, NameAddrError> {
     let s = trim(value);
     let (display, rest): (Option<&[u8]>, &[u8]) = if s.first() == Some(&b'"') {
         let q = quoted_len(s).ok_or(NameAddrError::Quote)?;
@@ -159,7 +170,11 @@ fn split(value: &[u8]) -> Result<(Option<&[u8]>, &[u8], &[u8]), NameAddrError> {
         if spec.contains(&b'"') {
             return Err(NameAddrError::Quote);
         }
-        return Ok((None, spec, &s[semi..]));
+        return Ok(Parts {
+            display: None,
+            uri: spec,
+            params: &s[semi..],
+        });
     };
     let gt = rest
         .iter()
@@ -169,7 +184,11 @@ fn split(value: &[u8]) -> Result<(Option<&[u8]>, &[u8], &[u8]), NameAddrError> {
     if !after.is_empty() && after[0] != b';' {
         return Err(NameAddrError::Angle);
     }
-    Ok((display, &rest[1..gt], after))
+    Ok(Parts {
+        display,
+        uri: &rest[1..gt],
+        params: after,
+    })
 }
 
 #[cfg(test)]
