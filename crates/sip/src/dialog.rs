@@ -35,13 +35,7 @@ pub struct Dialog {
 /// Strips `;tag=...` from a From/To value, keeping display name, URI and
 /// other parameters.
 fn without_tag(value: &Bytes) -> Bytes {
-    match NameAddr::parse_shared(value, value) {
-        Ok(mut n) if n.tag().is_some() => {
-            n.params = n.params.without("tag");
-            n.to_bytes()
-        }
-        _ => value.clone(),
-    }
+    NameAddr::without_tag(value).unwrap_or_else(|| value.clone())
 }
 
 fn contact_uri(m: &Message) -> Option<Uri> {

@@ -250,5 +250,5 @@ fn creates_dialog(req: &Message) -> bool {
 }
 
 fn has_tag(to: &Bytes) -> bool {
-    NameAddr::parse_shared(to, to).is_ok_and(|n| n.tag().is_some())
+    NameAddr::tag_of(to, to).is_some()
 }

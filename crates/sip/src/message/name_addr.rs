@@ -77,6 +77,27 @@ impl NameAddr {
         Params::from_raw(src.slice_ref(params)).get_bytes("tag")
     }
 
+    /// The value without its `tag` parameter, written as a name-addr
+    /// (`display <uri>;params`), as a dialog's local and remote URI keep
+    /// it; `None` when it has no tag (or does not split). Like
+    /// [`NameAddr::tag_of`], for values the parser already checked.
+    pub fn without_tag(value: &[u8]) -> Option<Bytes> {
+        let parts = split(value).ok()?;
+        let params = Params::from_raw(Bytes::copy_from_slice(parts.params));
+        params.get("tag")?;
+        let rest = params.without("tag");
+        let mut out = Vec::with_capacity(value.len() + 2);
+        if let Some(d) = parts.display {
+            out.extend_from_slice(d);
+            out.push(b' ');
+        }
+        out.push(b'<');
+        out.extend_from_slice(parts.uri);
+        out.push(b'>');
+        out.extend_from_slice(rest.as_bytes());
+        Some(Bytes::from(out))
+    }
+
     /// Parses a value from text.
     pub fn parse(s: &str) -> Result<NameAddr, NameAddrError> {
         let src = Bytes::copy_from_slice(s.as_bytes());
@@ -194,6 +215,22 @@ fn split(value: &[u8]) -> Result<Parts<'_>, NameAddrError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn without_tag_writes_what_the_parsed_form_writes() {
+        for v in [
+            r#""Bob" <sip:bob@h;transport=tcp>;tag=1;x=2"#,
+            "Bob <sip:bob@h>;Tag=up",
+            "sip:bob@h;tag=bare;lr",
+            "<sip:bob@h?Subject=x>;tag=t",
+        ] {
+            let src = Bytes::copy_from_slice(v.as_bytes());
+            let mut parsed = NameAddr::parse_shared(&src, &src).unwrap();
+            parsed.params = parsed.params.without("tag");
+            assert_eq!(NameAddr::without_tag(&src), Some(parsed.to_bytes()), "{v}");
+        }
+        assert_eq!(NameAddr::without_tag(b"<sip:bob@h;tag=uri-param>"), None);
+    }
 
     #[test]
     fn tag_of_finds_what_the_parser_finds() {
