@@ -35,7 +35,7 @@ pub struct Dialog {
 /// Strips `;tag=...` from a From/To value, keeping display name, URI and
 /// other parameters.
 fn without_tag(value: &Bytes) -> Bytes {
-    NameAddr::without_tag(value).unwrap_or_else(|| value.clone())
+    NameAddr::without_tag(value, value).unwrap_or_else(|| value.clone())
 }
 
 fn contact_uri(m: &Message) -> Option<Uri> {

@@ -39,11 +39,11 @@ pub(crate) enum LegId {
 }
 
 /// What the dispatcher and the client transactions tell a call.
-#[derive(Debug)]
 ///
 /// The messages are boxed: a tokio channel allocates room for 32 of them
 /// when it is made, and every call has one (an unboxed request made that
 /// 20 KB per call, kept until the call's last transaction expired).
+#[derive(Debug)]
 pub(crate) enum CallMsg {
     /// A request inside one of the call's dialogs.
     Request(Box<InDialogRequest>),
