@@ -15,7 +15,8 @@
 # and counts only the CPU of the measured calls after them (steady state:
 # use 35 or more, past the 32 s a completed transaction is kept).
 # Each call is INVITE/100/180/200/ACK/BYE/200 on both legs. Prints the
-# answered calls, failures, the achieved rate and Tandem's CPU per call.
+# answered calls, failures, the achieved rate, Tandem's CPU per call
+# (user and system) and its page faults per call.
 # Loopback only; stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -75,6 +76,7 @@ if [ "${WARMUP:-0}" -gt 0 ]; then
 fi
 ticks0=$(awk '{print $14 + $15}' "/proc/$tpid/stat")
 user_ticks0=$(awk '{print $14}' "/proc/$tpid/stat")
+faults0=$(awk '{print $10}' "/proc/$tpid/stat")
 start=$(date +%s.%N)
 sipp 127.0.0.1:"$port" -sn uac -s 1000 -t "$tflag" -i 127.0.0.1 -p "$uac_port" \
   -m "$calls" -r "$rate" -l 5000 -d 0 -nostdin -timeout 300s -timeout_error \
@@ -88,22 +90,23 @@ if [ -s "$work/errors.log" ]; then
 fi
 ticks=$(($(awk '{print $14 + $15}' "/proc/$tpid/stat") - ticks0))
 user_ticks=$(($(awk '{print $14}' "/proc/$tpid/stat") - user_ticks0))
+faults=$(($(awk '{print $10}' "/proc/$tpid/stat") - faults0))
 if [ -n "${TANDEM_WRAP:-}" ]; then kill -TERM "$tpid"; wait "$tpid" 2>/dev/null || true; fi
 pkill -f "sipp -sn uas -t $tflag -i 127.0.0.1 -p $uas_port" || true
-python3 - "$work/stat.csv" "$calls" "$start" "$end" "$rate" "$proto" "$media" "$ticks" "$(getconf CLK_TCK)" "$user_ticks" "$dialplan" <<'PY'
+python3 - "$work/stat.csv" "$calls" "$start" "$end" "$rate" "$proto" "$media" "$ticks" "$(getconf CLK_TCK)" "$user_ticks" "$faults" "$dialplan" <<'PY'
 import sys
-path, calls, start, end, rate, proto, media, ticks, hz, user_ticks = sys.argv[1:11]
+path, calls, start, end, rate, proto, media, ticks, hz, user_ticks, faults = sys.argv[1:12]
 lines = [l.rstrip(";\n").split(";") for l in open(path) if l.strip()]
 head, last = lines[0], lines[-1]
 ok = int(last[head.index("SuccessfulCall(C)")])
 failed = int(last[head.index("FailedCall(C)")])
 wall = float(end) - float(start)
 cpu = int(ticks) / int(hz)
-extra = sys.argv[11] if len(sys.argv) > 11 else ""
+extra = sys.argv[12] if len(sys.argv) > 12 else ""
 user = int(user_ticks) / int(hz)
 label = f" + {extra.rsplit('/', 1)[-1]}" if extra else ""
 print(f"{proto}/{media}{label}: {ok} of {calls} calls completed, {failed} failed, {wall:.1f} s wall, "
       f"{ok / wall:.0f} calls/s (offered {rate}/s); tandem used {cpu:.2f} CPU-s, "
       f"{cpu / max(ok, 1) * 1e3:.3f} CPU-ms per call ({user / max(ok, 1) * 1e3:.3f} user, "
-      f"{(cpu - user) / max(ok, 1) * 1e3:.3f} system)")
+      f"{(cpu - user) / max(ok, 1) * 1e3:.3f} system, {int(faults) / max(ok, 1):.1f} page faults)")
 PY

@@ -15,6 +15,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
+/// The allocator: mimalloc's per-thread free lists serve the many small,
+/// short-lived values of a call (SIP messages, Lua strings and tables) in
+/// fewer instructions than glibc's malloc. Built without transparent huge
+/// pages (`no_thp`), which cost more system time than they saved
+/// (BENCHMARKS.md, "Session 7: the allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit code for a bad configuration or usage (sysexits EX_USAGE).
 pub(crate) const EX_USAGE: u8 = 64;
 
