@@ -100,7 +100,7 @@ impl RouterChain {
     /// The chain of a call: by listener, else by the longest prefix of the
     /// dialled user, else the default one.
     fn chain_for(&self, view: &CallView) -> &[String] {
-        if let Some((_, chain)) = self.by_listener.iter().find(|(l, _)| *l == view.listener) {
+        if let Some((_, chain)) = self.by_listener.iter().find(|(l, _)| **l == *view.listener) {
             return chain;
         }
         self.by_prefix

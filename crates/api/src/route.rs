@@ -94,13 +94,15 @@ impl CallView {
                 }
             },
             Command::SetFrom { user, name } => {
+                let mut parties = self.parties.get().clone();
                 if let Some(user) = user {
-                    self.from = with_user(&self.from, user);
-                    self.from_user = user.clone();
+                    parties.from = with_user(&parties.from, user);
+                    parties.from_user = user.clone();
                 }
                 if let Some(name) = name {
-                    self.from_name = name.clone();
+                    parties.from_name = name.clone();
                 }
+                self.parties = crate::view::LazyParties::known(parties);
             }
             _ => {}
         }
@@ -162,11 +164,8 @@ mod tests {
         });
         assert_eq!(view.user, "+49301234");
         assert_eq!(view.ruri, "sip:+49301234@10.0.0.1:5080");
-        assert_eq!(view.from, "sip:+4930999@127.0.0.1");
-        assert_eq!(
-            (view.from_user.as_str(), view.from_name.as_str()),
-            ("+4930999", "Sales")
-        );
+        assert_eq!(view.from(), "sip:+4930999@127.0.0.1");
+        assert_eq!((view.from_user(), view.from_name()), ("+4930999", "Sales"));
         assert_eq!(view.headers("X-A"), vec!["2"]);
         assert_eq!(view.header("Max-Forwards"), None);
         assert_eq!(

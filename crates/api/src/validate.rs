@@ -122,11 +122,11 @@ pub fn display_name(name: &str) -> Result<(), ApiError> {
 
 /// Checks a URI a script routes to: scheme and no whitespace.
 pub fn uri(uri: &str) -> Result<(), ApiError> {
-    let lower = uri
-        .get(..5)
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
-    let scheme_ok = lower.starts_with("sip:") || lower == "sips:" || lower.starts_with("tel:");
+    let starts = |prefix: &str| {
+        uri.get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+    };
+    let scheme_ok = starts("sip:") || starts("sips:") || starts("tel:");
     if !scheme_ok || uri.len() <= 4 || uri.bytes().any(|b| b.is_ascii_whitespace() || b == 0) {
         return Err(ApiError::BadUri(uri.to_string()));
     }
@@ -151,9 +151,10 @@ pub fn dial_target(target: &str) -> Result<(), ApiError> {
         return user(name).map_err(|_| ApiError::BadUri(target.to_string()));
     }
     uri(target)?;
-    let lower = target.to_ascii_lowercase();
-    let rest = lower
-        .strip_prefix("sip:")
+    let rest = target
+        .get(..4)
+        .filter(|scheme| scheme.eq_ignore_ascii_case("sip:"))
+        .map(|_| &target[4..])
         .ok_or_else(|| ApiError::Unreachable(target.to_string()))?;
     let hostport = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
     let host = if let Some(v6) = hostport.strip_prefix('[') {

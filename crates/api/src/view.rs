@@ -1,6 +1,7 @@
 //! The A-leg INVITE as a dial plan reads it.
 
 use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
 
 /// What a script can read about a new call (the caller's INVITE). Header
 /// names are canonical (compact forms expanded) and looked up without
@@ -11,14 +12,8 @@ pub struct CallView {
     pub user: String,
     /// The Request-URI.
     pub ruri: String,
-    /// The From URI.
-    pub from: String,
-    /// The user part of the From URI.
-    pub from_user: String,
-    /// The From display name, without quotes (empty if none).
-    pub from_name: String,
-    /// The To URI.
-    pub to: String,
+    /// From and To ([`CallView::from`] and the others read them).
+    pub parties: LazyParties,
     /// The caller's Call-ID.
     pub call_id: String,
     /// Address the INVITE came from.
@@ -27,8 +22,9 @@ pub struct CallView {
     pub source_port: u16,
     /// `udp` or `tcp`.
     pub transport: String,
-    /// The listener the INVITE arrived on, as configured: `udp:IP:PORT`.
-    pub listener: String,
+    /// The listener the INVITE arrived on, as configured: `udp:IP:PORT`
+    /// (one text per listener, shared by its calls).
+    pub listener: Arc<str>,
     /// The user the caller authenticated as (`None`: not authenticated).
     pub auth_user: Option<String>,
     /// Every header, in order, as (canonical name, value).
@@ -38,7 +34,82 @@ pub struct CallView {
     pub vars: std::collections::BTreeMap<String, crate::Value>,
 }
 
+/// The caller and the callee of a call, as a script reads them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Parties {
+    /// The From URI.
+    pub from: String,
+    /// The user part of the From URI.
+    pub from_user: String,
+    /// The From display name, without quotes (empty if none).
+    pub from_name: String,
+    /// The To URI.
+    pub to: String,
+}
+
+/// [`Parties`] made from the INVITE when a script first reads one of them:
+/// most dial plans never do, and parsing and writing two URIs was a
+/// sixth of what the view cost (BENCHMARKS.md, "Lua dial plans").
+#[derive(Clone)]
+pub struct LazyParties {
+    parties: OnceLock<Parties>,
+    read: Option<Arc<dyn Fn() -> Parties + Send + Sync>>,
+}
+
+impl LazyParties {
+    /// Parties known already.
+    pub fn known(parties: Parties) -> LazyParties {
+        LazyParties {
+            parties: OnceLock::from(parties),
+            read: None,
+        }
+    }
+
+    /// Parties that `read` makes when first asked for.
+    pub fn read_with(read: impl Fn() -> Parties + Send + Sync + 'static) -> LazyParties {
+        LazyParties {
+            parties: OnceLock::new(),
+            read: Some(Arc::new(read)),
+        }
+    }
+
+    /// The parties (made now if not yet).
+    pub fn get(&self) -> &Parties {
+        self.parties
+            .get_or_init(|| self.read.as_ref().map(|read| read()).unwrap_or_default())
+    }
+}
+
+impl std::fmt::Debug for LazyParties {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.parties.get() {
+            Some(p) => p.fmt(f),
+            None => f.write_str("Parties(not read yet)"),
+        }
+    }
+}
+
 impl CallView {
+    /// The From URI.
+    pub fn from(&self) -> &str {
+        &self.parties.get().from
+    }
+
+    /// The user part of the From URI.
+    pub fn from_user(&self) -> &str {
+        &self.parties.get().from_user
+    }
+
+    /// The From display name, without quotes (empty if none).
+    pub fn from_name(&self) -> &str {
+        &self.parties.get().from_name
+    }
+
+    /// The To URI.
+    pub fn to(&self) -> &str {
+        &self.parties.get().to
+    }
+
     /// The first value of header `name`.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.first(name)
@@ -57,15 +128,17 @@ impl CallView {
         CallView {
             user: user.to_string(),
             ruri: ruri.clone(),
-            from: from.clone(),
-            from_user: from_user.to_string(),
-            from_name: String::new(),
-            to: ruri.clone(),
+            parties: LazyParties::known(Parties {
+                from: from.clone(),
+                from_user: from_user.to_string(),
+                from_name: String::new(),
+                to: ruri.clone(),
+            }),
             call_id: "simulated-call@tandem".to_string(),
             source_ip: IpAddr::from([127, 0, 0, 1]),
             source_port: 5060,
             transport: "udp".to_string(),
-            listener: "udp:127.0.0.1:5060".to_string(),
+            listener: "udp:127.0.0.1:5060".into(),
             auth_user: None,
             vars: Default::default(),
             headers: [

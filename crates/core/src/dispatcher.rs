@@ -60,7 +60,17 @@ pub struct Dispatcher {
     next_call: u64,
     control_tx: mpsc::UnboundedSender<DispatcherMsg>,
     handler: Option<Arc<dyn api::CallHandler>>,
+    /// Each listener's name for call views, made once (`udp:IP:PORT`).
+    listeners: Vec<(
+        sip::transport::TransportKind,
+        std::net::SocketAddr,
+        Arc<str>,
+    )>,
 }
+
+/// Most listener names the dispatcher keeps (a wildcard listener could
+/// see many local addresses; past this each call formats its own).
+const MAX_LISTENER_NAMES: usize = 64;
 
 impl Dispatcher {
     /// Starts the dispatcher on the layer's event queue. With a `handler`
@@ -88,6 +98,7 @@ impl Dispatcher {
             next_call: 1,
             control_tx,
             handler,
+            listeners: Vec::new(),
         };
         tokio::spawn(d.run(events, control_rx));
         stats
@@ -283,10 +294,11 @@ impl Dispatcher {
             None => request.uri().and_then(|u| u.user_str().map(str::to_string)),
         }
         .unwrap_or_default();
-        let (decision, script) = match &self.handler {
-            Some(handler) => {
+        let listener = self.handler.is_some().then(|| self.listener_name(&source));
+        let (decision, script) = match (&self.handler, listener) {
+            (Some(handler), Some(listener)) => {
                 let (link, rx) = api::CallLink::pair();
-                let mut view = crate::view::call_view(&request, &source);
+                let mut view = crate::view::call_view(&request, &source, listener);
                 view.auth_user = auth_user;
                 if let Some(t) = &trunk {
                     view.user = dialled.clone();
@@ -305,7 +317,7 @@ impl Dispatcher {
                     }
                 }
             }
-            None => match self.default_route(&request, &dialled) {
+            _ => match self.default_route(&request, &dialled) {
                 Ok(d) => (d, None),
                 Err((code, reason)) => {
                     tx.reply(code, reason);
@@ -354,6 +366,23 @@ impl Dispatcher {
 }
 
 impl Dispatcher {
+    /// The name of the listener `source` came in on, for call views.
+    fn listener_name(&mut self, source: &sip::transport::Source) -> Arc<str> {
+        let known = self
+            .listeners
+            .iter()
+            .find(|(kind, local, _)| *kind == source.kind && *local == source.local);
+        if let Some((_, _, name)) = known {
+            return name.clone();
+        }
+        let name = crate::view::listener_name(source);
+        if self.listeners.len() < MAX_LISTENER_NAMES {
+            self.listeners
+                .push((source.kind, source.local, name.clone()));
+        }
+        name
+    }
+
     /// Authenticates a new INVITE (407 challenge, 403, or let in). Returns
     /// the authenticated user (`Some(None)`: let in unauthenticated, as a
     /// trusted source, with no users configured, or for the dial plan to

@@ -1,51 +1,72 @@
 //! The caller's INVITE as a dial plan reads it ([`api::CallView`]).
 
 use api::CallView;
+use api::view::{LazyParties, Parties};
+use bytes::Bytes;
 use sip::message::{HeaderName, Message, NameAddr, Uri};
 use sip::transport::{Source, TransportKind};
+use std::sync::Arc;
 
-/// Builds the script's view of a new call.
-pub(crate) fn call_view(request: &Message, source: &Source) -> CallView {
+/// Builds the script's view of a new call, for the listener named
+/// `listener` (see [`listener_name`]). From and To are parsed when the
+/// script first reads them ([`api::view::LazyParties`]).
+pub(crate) fn call_view(request: &Message, source: &Source, listener: Arc<str>) -> CallView {
     let ruri = request.uri();
-    // The parser checked From and To whole; their parameters are not
-    // needed here.
-    let name_addr = |name| {
-        let v = request.headers.get(&name)?;
-        NameAddr::display_and_uri(v, v).ok()
-    };
-    let from = name_addr(HeaderName::From);
-    let to = name_addr(HeaderName::To);
-    let transport = match source.kind {
-        TransportKind::Udp => "udp",
-        TransportKind::Tcp => "tcp",
-    };
-    let from_name = from
-        .as_ref()
-        .and_then(|(display, _)| *display)
-        .map(|d| unquote(&utf8(d)))
-        .unwrap_or_default();
+    let from = request.headers.get(&HeaderName::From).cloned();
+    let to = request.headers.get(&HeaderName::To).cloned();
     CallView {
         user: ruri
             .and_then(|u| u.user_str())
             .unwrap_or_default()
             .to_string(),
         ruri: ruri.map(Uri::to_text).unwrap_or_default(),
+        parties: LazyParties::read_with(move || parties(from.as_ref(), to.as_ref())),
+        call_id: call_id_text(request),
+        source_ip: source.remote.ip(),
+        source_port: source.remote.port(),
+        transport: transport_name(source.kind).to_string(),
+        listener,
+        auth_user: None,
+        vars: Default::default(),
+        headers: header_list(request),
+    }
+}
+
+/// `udp` or `tcp`.
+fn transport_name(kind: TransportKind) -> &'static str {
+    match kind {
+        TransportKind::Udp => "udp",
+        TransportKind::Tcp => "tcp",
+    }
+}
+
+/// The name of the listener a request came in on, as the config names
+/// it and the view shows it: `udp:IP:PORT`.
+pub(crate) fn listener_name(source: &Source) -> Arc<str> {
+    format!("{}:{}", transport_name(source.kind), source.local).into()
+}
+
+/// From and To as text, from their header values. The parser checked
+/// both whole; their parameters are not needed here.
+fn parties(from: Option<&Bytes>, to: Option<&Bytes>) -> Parties {
+    fn name_addr(v: Option<&Bytes>) -> Option<(Option<&[u8]>, Uri)> {
+        NameAddr::display_and_uri(v?, v?).ok()
+    }
+    let from = name_addr(from);
+    let to = name_addr(to);
+    Parties {
         from: from.as_ref().map(|(_, u)| u.to_text()).unwrap_or_default(),
         from_user: from
             .as_ref()
             .and_then(|(_, u)| u.user_str())
             .unwrap_or_default()
             .to_string(),
-        from_name,
+        from_name: from
+            .as_ref()
+            .and_then(|(display, _)| *display)
+            .map(|d| unquote(&utf8(d)))
+            .unwrap_or_default(),
         to: to.map(|(_, u)| u.to_text()).unwrap_or_default(),
-        call_id: call_id_text(request),
-        source_ip: source.remote.ip(),
-        source_port: source.remote.port(),
-        transport: transport.to_string(),
-        listener: format!("{transport}:{}", source.local),
-        auth_user: None,
-        vars: Default::default(),
-        headers: header_list(request),
     }
 }
 
@@ -112,14 +133,16 @@ mod tests {
             remote: "127.0.0.1:5070".parse().unwrap(),
             conn: None,
         };
-        let v = call_view(&msg, &source);
+        let v = call_view(&msg, &source, listener_name(&source));
         assert_eq!(v.user, "1000");
-        assert_eq!(v.from_user, "alice");
-        assert_eq!(v.from_name, "Alice \"A\"");
+        assert_eq!(v.from_user(), "alice");
+        assert_eq!(v.from_name(), "Alice \"A\"");
         assert_eq!(v.call_id, "abc@x");
         assert_eq!(v.transport, "udp");
         assert_eq!(v.header("Call-ID"), Some("abc@x"));
         assert_eq!(v.header("x-account"), Some("acme"));
-        assert_eq!(v.to, "sip:1000@127.0.0.1");
+        assert_eq!(v.to(), "sip:1000@127.0.0.1");
+        assert_eq!(v.from(), "sip:alice@127.0.0.1");
+        assert_eq!(&*v.listener, "udp:127.0.0.1:5060");
     }
 }

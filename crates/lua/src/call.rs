@@ -163,10 +163,10 @@ impl UserData for LuaCall {
         // Made straight into Lua strings: no Rust copy per read.
         fields.add_field_method_get("user", |lua, c| text(lua, &c.view.user));
         fields.add_field_method_get("ruri", |lua, c| text(lua, &c.view.ruri));
-        fields.add_field_method_get("from", |lua, c| text(lua, &c.view.from));
-        fields.add_field_method_get("from_user", |lua, c| text(lua, &c.view.from_user));
-        fields.add_field_method_get("from_name", |lua, c| text(lua, &c.view.from_name));
-        fields.add_field_method_get("to", |lua, c| text(lua, &c.view.to));
+        fields.add_field_method_get("from", |lua, c| text(lua, c.view.from()));
+        fields.add_field_method_get("from_user", |lua, c| text(lua, c.view.from_user()));
+        fields.add_field_method_get("from_name", |lua, c| text(lua, c.view.from_name()));
+        fields.add_field_method_get("to", |lua, c| text(lua, c.view.to()));
         fields.add_field_method_get("call_id", |lua, c| text(lua, &c.view.call_id));
         fields.add_field_method_get("source_ip", |_, c| Ok(c.view.source_ip.to_string()));
         fields.add_field_method_get("source_port", |_, c| Ok(c.view.source_port));

@@ -42,7 +42,9 @@ pub(crate) async fn simulate(
     view.source_ip = args.source.ip();
     view.source_port = args.source.port();
     if let Some(name) = &args.from_name {
-        view.from_name = name.clone();
+        let mut parties = view.parties.get().clone();
+        parties.from_name = name.clone();
+        view.parties = api::view::LazyParties::known(parties);
     }
     for h in &args.headers {
         let Some((name, value)) = h.split_once(':') else {

@@ -5,29 +5,78 @@ use crate::tandem::plugin::types as wit;
 use api::validate;
 use api::{Decision, RouteAnswer};
 use std::time::Duration;
+use wasmtime::component::{ComponentType, Lower};
 
-/// The call view as the plugin sees it.
-pub(crate) fn view(v: &api::CallView) -> wit::CallView {
-    wit::CallView {
-        user: v.user.clone(),
-        ruri: v.ruri.clone(),
-        from: v.from.clone(),
-        from_user: v.from_user.clone(),
-        from_name: v.from_name.clone(),
-        to: v.to.clone(),
-        call_id: v.call_id.clone(),
-        source_ip: v.source_ip.to_string(),
-        source_port: v.source_port,
-        transport: v.transport.clone(),
-        auth_user: v.auth_user.clone(),
-        headers: v
-            .headers
-            .iter()
-            .map(|(name, value)| wit::Header {
-                name: name.to_string(),
-                value: value.to_string(),
-            })
-            .collect(),
+/// One header of [`ViewArg`].
+#[derive(ComponentType, Lower)]
+#[component(record)]
+pub(crate) struct HeaderArg<'a> {
+    name: &'a str,
+    value: &'a str,
+}
+
+/// The call view as `on-invite` receives it (the WIT record `call-view`),
+/// borrowed from the API's view: the strings are copied once, straight
+/// into the plugin's memory, with no owned copy on the host first.
+#[derive(ComponentType, Lower)]
+#[component(record)]
+pub(crate) struct ViewArg<'a> {
+    user: &'a str,
+    ruri: &'a str,
+    #[component(name = "from")]
+    from: &'a str,
+    #[component(name = "from-user")]
+    from_user: &'a str,
+    #[component(name = "from-name")]
+    from_name: &'a str,
+    to: &'a str,
+    #[component(name = "call-id")]
+    call_id: &'a str,
+    #[component(name = "source-ip")]
+    source_ip: &'a str,
+    #[component(name = "source-port")]
+    source_port: u16,
+    transport: &'a str,
+    #[component(name = "auth-user")]
+    auth_user: Option<&'a str>,
+    headers: &'a [HeaderArg<'a>],
+}
+
+/// What a [`ViewArg`] borrows that the view does not hold as text.
+pub(crate) struct ViewParts<'a> {
+    source_ip: String,
+    headers: Vec<HeaderArg<'a>>,
+}
+
+impl<'a> ViewParts<'a> {
+    /// The source address as text and the header list of `v`.
+    pub(crate) fn of(v: &'a api::CallView) -> ViewParts<'a> {
+        ViewParts {
+            source_ip: v.source_ip.to_string(),
+            headers: v
+                .headers
+                .iter()
+                .map(|(name, value)| HeaderArg { name, value })
+                .collect(),
+        }
+    }
+
+    /// The view as the plugin receives it.
+    pub(crate) fn arg<'b>(&'b self, v: &'b api::CallView) -> ViewArg<'b> {
+        ViewArg {
+            user: &v.user,
+            ruri: &v.ruri,
+            from: v.from(),
+            from_user: v.from_user(),
+            from_name: v.from_name(),
+            to: v.to(),
+            call_id: &v.call_id,
+            source_ip: &self.source_ip,
+            source_port: v.source_port,
+            transport: &v.transport,
+            auth_user: v.auth_user.as_deref(),
+            headers: &self.headers,
+        }
     }
 }
 

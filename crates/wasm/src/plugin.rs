@@ -1,15 +1,23 @@
 //! One loaded version of a plugin and the events it answers.
 
-use crate::bindings::{Router, RouterPre};
+use crate::bindings::Router;
 use crate::compile::{ContentHash, compile, content_hash};
 use crate::config::PluginConfig;
+use crate::convert::{ViewArg, ViewParts};
 use crate::engine::{TICK, WasmEngine};
 use crate::host::HostState;
 use crate::limits::{InstanceLimits, MemoryLimit};
+use crate::tandem::plugin::types as wit;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use wasmtime::Store;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::{ComponentExportIndex, HasSelf, InstancePre, Linker, TypedFunc};
+
+/// `on-invite` as the host calls it.
+type OnInvite<'a> = TypedFunc<(ViewArg<'a>,), (wit::Route,)>;
+/// `on-hangup` as the host calls it.
+type OnHangup<'a> = TypedFunc<(&'a str, &'a wit::DialResult), ()>;
 
 /// Why a plugin failed to load or to answer an event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -73,7 +81,15 @@ pub(crate) fn read(config: &PluginConfig) -> Result<Vec<u8>, PluginError> {
 /// A compiled version of a plugin, ready to instantiate per event.
 pub struct Plugin {
     engine: WasmEngine,
-    pre: RouterPre<HostState>,
+    pre: InstancePre<HostState>,
+    /// The exports, found once: each event looks them up by index, with
+    /// the signatures checked at load (see [`Plugin::compile`]).
+    on_invite: ComponentExportIndex,
+    on_hangup: ComponentExportIndex,
+    /// Whether `on-invite` and `on-hangup` have been found to have the
+    /// signatures the host calls them with: checked on their first event
+    /// (it takes an instance), skipped on every later one.
+    checked: [AtomicBool; 2],
     config: PluginConfig,
     hash: ContentHash,
     version: u64,
@@ -127,11 +143,19 @@ impl Plugin {
             .map_err(|e| invalid(format!("{e:#}")))?;
         let pre = linker
             .instantiate_pre(&component)
-            .and_then(RouterPre::new)
             .map_err(|e| invalid(format!("{e:#}")))?;
+        let export = |name: &str| {
+            component
+                .get_export_index(None, name)
+                .ok_or_else(|| invalid(format!("no export `{name}`")))
+        };
+        let (on_invite, on_hangup) = (export("on-invite")?, export("on-hangup")?);
         Ok(Plugin {
             engine: engine.clone(),
             pre,
+            on_invite,
+            on_hangup,
+            checked: [AtomicBool::new(false), AtomicBool::new(false)],
             label: format!("{}@v{version}", config.name).into(),
             settings: Arc::new(config.settings.clone()),
             config: config.clone(),
@@ -165,7 +189,6 @@ impl Plugin {
     pub fn imports(&self) -> Vec<String> {
         let engine = self.engine.inner();
         self.pre
-            .instance_pre()
             .component()
             .component_type()
             .imports(engine)
@@ -224,11 +247,12 @@ impl Plugin {
         view: &api::CallView,
         host: &Arc<dyn api::Host>,
     ) -> Result<api::RouteAnswer, PluginError> {
+        let parts = ViewParts::of(view);
         let mut store = self.store(host, &view.call_id)?;
         let _running = self.engine.running();
-        let router = self.pre.instantiate(&mut store).map_err(|e| self.trap(e))?;
-        let route = router
-            .call_on_invite(&mut store, &crate::convert::view(view))
+        let on_invite: OnInvite<'_> = self.export(&mut store, &self.on_invite, 0)?;
+        let (route,) = on_invite
+            .call(&mut store, (parts.arg(view),))
             .map_err(|e| self.trap(e))?;
         crate::convert::route(route).map_err(|message| PluginError::Refused {
             plugin: self.label.to_string(),
@@ -248,9 +272,45 @@ impl Plugin {
         }
         let mut store = self.store(host, call_id)?;
         let _running = self.engine.running();
-        let router = self.pre.instantiate(&mut store).map_err(|e| self.trap(e))?;
-        router
-            .call_on_hangup(&mut store, call_id, &crate::convert::dial_result(result))
+        let on_hangup: OnHangup<'_> = self.export(&mut store, &self.on_hangup, 1)?;
+        on_hangup
+            .call(&mut store, (call_id, &crate::convert::dial_result(result)))
             .map_err(|e| self.trap(e))
+    }
+
+    /// Export `index` of a fresh instance in `store`, typed. The first
+    /// event of each export checks its signature (as bindgen's typed
+    /// calls do on every instance); later ones take it as checked.
+    #[allow(unsafe_code)]
+    fn export<P, R>(
+        &self,
+        store: &mut Store<HostState>,
+        index: &ComponentExportIndex,
+        which: usize,
+    ) -> Result<TypedFunc<P, R>, PluginError>
+    where
+        P: wasmtime::component::ComponentNamedList + wasmtime::component::Lower,
+        R: wasmtime::component::ComponentNamedList + wasmtime::component::Lift,
+    {
+        let instance = self
+            .pre
+            .instantiate(&mut *store)
+            .map_err(|e| self.trap(e))?;
+        if !self.checked[which].load(Ordering::Relaxed) {
+            let typed = instance
+                .get_typed_func::<P, R>(&mut *store, index)
+                .map_err(|e| self.trap(e))?;
+            self.checked[which].store(true, Ordering::Relaxed);
+            return Ok(typed);
+        }
+        let func = instance
+            .get_func(&mut *store, index)
+            .ok_or_else(|| PluginError::Trap {
+                plugin: self.label.to_string(),
+                message: "an export is missing from the instance".to_string(),
+            })?;
+        // SAFETY: the first event checked that this export of this
+        // component (one per `Plugin`) has the signature `P -> R`.
+        Ok(unsafe { TypedFunc::new_unchecked(func) })
     }
 }

@@ -45,6 +45,7 @@ pub mod bindings {
     });
 }
 
+pub mod allocator;
 mod call;
 pub mod host;
 mod route;
@@ -57,6 +58,13 @@ pub use bindings::tandem::plugin::types::{
     MediaMode, Reject, Route, Value,
 };
 pub use host::{Settings, config, kv, log, registrar_lookup, setting};
+
+/// Every plugin built with this SDK allocates with [`allocator::EventAllocator`]
+/// (feature `event-allocator`, on by default): each event runs in a fresh
+/// instance, so a bump allocator is all it needs.
+#[cfg(all(target_arch = "wasm32", feature = "event-allocator"))]
+#[global_allocator]
+static ALLOCATOR: allocator::EventAllocator = allocator::EventAllocator::new();
 
 /// A routing plugin: implement it on a type and name that type in
 /// [`export_router!`].
