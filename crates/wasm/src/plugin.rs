@@ -78,18 +78,22 @@ pub(crate) fn read(config: &PluginConfig) -> Result<Vec<u8>, PluginError> {
     })
 }
 
+/// An export of the component, found once per version: each event looks
+/// it up by index.
+struct Export {
+    index: ComponentExportIndex,
+    /// Whether it has been found to have the signature the host calls it
+    /// with: checked on its first event (that takes an instance), taken
+    /// as checked on every later one.
+    checked: AtomicBool,
+}
+
 /// A compiled version of a plugin, ready to instantiate per event.
 pub struct Plugin {
     engine: WasmEngine,
     pre: InstancePre<HostState>,
-    /// The exports, found once: each event looks them up by index, with
-    /// the signatures checked at load (see [`Plugin::compile`]).
-    on_invite: ComponentExportIndex,
-    on_hangup: ComponentExportIndex,
-    /// Whether `on-invite` and `on-hangup` have been found to have the
-    /// signatures the host calls them with: checked on their first event
-    /// (it takes an instance), skipped on every later one.
-    checked: [AtomicBool; 2],
+    on_invite: Export,
+    on_hangup: Export,
     config: PluginConfig,
     hash: ContentHash,
     version: u64,
@@ -145,9 +149,13 @@ impl Plugin {
             .instantiate_pre(&component)
             .map_err(|e| invalid(format!("{e:#}")))?;
         let export = |name: &str| {
-            component
+            let index = component
                 .get_export_index(None, name)
-                .ok_or_else(|| invalid(format!("no export `{name}`")))
+                .ok_or_else(|| invalid(format!("no export `{name}`")))?;
+            Ok(Export {
+                index,
+                checked: AtomicBool::new(false),
+            })
         };
         let (on_invite, on_hangup) = (export("on-invite")?, export("on-hangup")?);
         Ok(Plugin {
@@ -155,7 +163,6 @@ impl Plugin {
             pre,
             on_invite,
             on_hangup,
-            checked: [AtomicBool::new(false), AtomicBool::new(false)],
             label: format!("{}@v{version}", config.name).into(),
             settings: Arc::new(config.settings.clone()),
             config: config.clone(),
@@ -250,7 +257,7 @@ impl Plugin {
         let parts = ViewParts::of(view);
         let mut store = self.store(host, &view.call_id)?;
         let _running = self.engine.running();
-        let on_invite: OnInvite<'_> = self.export(&mut store, &self.on_invite, 0)?;
+        let on_invite: OnInvite<'_> = self.export(&mut store, &self.on_invite)?;
         let (route,) = on_invite
             .call(&mut store, (parts.arg(view),))
             .map_err(|e| self.trap(e))?;
@@ -272,21 +279,20 @@ impl Plugin {
         }
         let mut store = self.store(host, call_id)?;
         let _running = self.engine.running();
-        let on_hangup: OnHangup<'_> = self.export(&mut store, &self.on_hangup, 1)?;
+        let on_hangup: OnHangup<'_> = self.export(&mut store, &self.on_hangup)?;
         on_hangup
             .call(&mut store, (call_id, &crate::convert::dial_result(result)))
             .map_err(|e| self.trap(e))
     }
 
-    /// Export `index` of a fresh instance in `store`, typed. The first
-    /// event of each export checks its signature (as bindgen's typed
-    /// calls do on every instance); later ones take it as checked.
+    /// `export` of a fresh instance in `store`, typed. The first event of
+    /// each export checks its signature (as bindgen's typed calls do on
+    /// every instance); later ones take it as checked.
     #[allow(unsafe_code)]
     fn export<P, R>(
         &self,
         store: &mut Store<HostState>,
-        index: &ComponentExportIndex,
-        which: usize,
+        export: &Export,
     ) -> Result<TypedFunc<P, R>, PluginError>
     where
         P: wasmtime::component::ComponentNamedList + wasmtime::component::Lower,
@@ -296,15 +302,15 @@ impl Plugin {
             .pre
             .instantiate(&mut *store)
             .map_err(|e| self.trap(e))?;
-        if !self.checked[which].load(Ordering::Relaxed) {
+        if !export.checked.load(Ordering::Relaxed) {
             let typed = instance
-                .get_typed_func::<P, R>(&mut *store, index)
+                .get_typed_func::<P, R>(&mut *store, &export.index)
                 .map_err(|e| self.trap(e))?;
-            self.checked[which].store(true, Ordering::Relaxed);
+            export.checked.store(true, Ordering::Relaxed);
             return Ok(typed);
         }
         let func = instance
-            .get_func(&mut *store, index)
+            .get_func(&mut *store, export.index)
             .ok_or_else(|| PluginError::Trap {
                 plugin: self.label.to_string(),
                 message: "an export is missing from the instance".to_string(),
