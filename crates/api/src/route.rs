@@ -93,8 +93,7 @@ impl CallView {
                     self.vars.remove(name);
                 }
             },
-            Command::SetFrom { user, name } => {
-                let mut parties = self.parties.get().clone();
+            Command::SetFrom { user, name } => self.parties.edit(|parties| {
                 if let Some(user) = user {
                     parties.from = with_user(&parties.from, user);
                     parties.from_user = user.clone();
@@ -102,8 +101,7 @@ impl CallView {
                 if let Some(name) = name {
                     parties.from_name = name.clone();
                 }
-                self.parties = crate::view::LazyParties::known(parties);
-            }
+            }),
             _ => {}
         }
     }

@@ -122,11 +122,9 @@ pub fn display_name(name: &str) -> Result<(), ApiError> {
 
 /// Checks a URI a script routes to: scheme and no whitespace.
 pub fn uri(uri: &str) -> Result<(), ApiError> {
-    let starts = |prefix: &str| {
-        uri.get(..prefix.len())
-            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
-    };
-    let scheme_ok = starts("sip:") || starts("sips:") || starts("tel:");
+    let scheme_ok = ["sip:", "sips:", "tel:"]
+        .iter()
+        .any(|scheme| strip_prefix_ignore_case(uri, scheme).is_some());
     if !scheme_ok || uri.len() <= 4 || uri.bytes().any(|b| b.is_ascii_whitespace() || b == 0) {
         return Err(ApiError::BadUri(uri.to_string()));
     }
@@ -136,10 +134,14 @@ pub fn uri(uri: &str) -> Result<(), ApiError> {
 /// The user of a `user:NAME` dial target (every registered contact of
 /// NAME), if `target` is one.
 pub fn registered_user(target: &str) -> Option<&str> {
-    target
-        .get(..5)
-        .filter(|p| p.eq_ignore_ascii_case("user:"))
-        .map(|_| &target[5..])
+    strip_prefix_ignore_case(target, "user:")
+}
+
+/// `s` without `prefix`, which it starts with in any letter case.
+fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    s.get(..prefix.len())
+        .filter(|p| p.eq_ignore_ascii_case(prefix))
+        .map(|_| &s[prefix.len()..])
 }
 
 /// Checks a dial target: `user:NAME` (a registered user), or a sip: URI
@@ -151,10 +153,7 @@ pub fn dial_target(target: &str) -> Result<(), ApiError> {
         return user(name).map_err(|_| ApiError::BadUri(target.to_string()));
     }
     uri(target)?;
-    let rest = target
-        .get(..4)
-        .filter(|scheme| scheme.eq_ignore_ascii_case("sip:"))
-        .map(|_| &target[4..])
+    let rest = strip_prefix_ignore_case(target, "sip:")
         .ok_or_else(|| ApiError::Unreachable(target.to_string()))?;
     let hostport = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
     let host = if let Some(v6) = hostport.strip_prefix('[') {

@@ -75,8 +75,18 @@ impl LazyParties {
 
     /// The parties (made now if not yet).
     pub fn get(&self) -> &Parties {
-        self.parties
-            .get_or_init(|| self.read.as_ref().map(|read| read()).unwrap_or_default())
+        self.parties.get_or_init(|| self.read())
+    }
+
+    /// Changes the parties (made first if not yet).
+    pub fn edit(&mut self, edit: impl FnOnce(&mut Parties)) {
+        let mut parties = self.parties.take().unwrap_or_else(|| self.read());
+        edit(&mut parties);
+        *self = LazyParties::known(parties);
+    }
+
+    fn read(&self) -> Parties {
+        self.read.as_ref().map(|read| read()).unwrap_or_default()
     }
 }
 

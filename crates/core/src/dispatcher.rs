@@ -61,16 +61,35 @@ pub struct Dispatcher {
     control_tx: mpsc::UnboundedSender<DispatcherMsg>,
     handler: Option<Arc<dyn api::CallHandler>>,
     /// Each listener's name for call views, made once (`udp:IP:PORT`).
-    listeners: Vec<(
-        sip::transport::TransportKind,
-        std::net::SocketAddr,
-        Arc<str>,
-    )>,
+    listeners: Listeners,
 }
 
 /// Most listener names the dispatcher keeps (a wildcard listener could
 /// see many local addresses; past this each call formats its own).
 const MAX_LISTENER_NAMES: usize = 64;
+
+/// The name of the listener `source` came in on, for call views: from
+/// `known`, or made and kept there.
+fn listener_name(known: &mut Listeners, source: &sip::transport::Source) -> Arc<str> {
+    let found = known
+        .iter()
+        .find(|(kind, local, _)| *kind == source.kind && *local == source.local);
+    if let Some((_, _, name)) = found {
+        return name.clone();
+    }
+    let name = crate::view::listener_name(source);
+    if known.len() < MAX_LISTENER_NAMES {
+        known.push((source.kind, source.local, name.clone()));
+    }
+    name
+}
+
+/// Listener names by transport and local address.
+type Listeners = Vec<(
+    sip::transport::TransportKind,
+    std::net::SocketAddr,
+    Arc<str>,
+)>;
 
 impl Dispatcher {
     /// Starts the dispatcher on the layer's event queue. With a `handler`
@@ -294,10 +313,10 @@ impl Dispatcher {
             None => request.uri().and_then(|u| u.user_str().map(str::to_string)),
         }
         .unwrap_or_default();
-        let listener = self.handler.is_some().then(|| self.listener_name(&source));
-        let (decision, script) = match (&self.handler, listener) {
-            (Some(handler), Some(listener)) => {
+        let (decision, script) = match &self.handler {
+            Some(handler) => {
                 let (link, rx) = api::CallLink::pair();
+                let listener = listener_name(&mut self.listeners, &source);
                 let mut view = crate::view::call_view(&request, &source, listener);
                 view.auth_user = auth_user;
                 if let Some(t) = &trunk {
@@ -317,7 +336,7 @@ impl Dispatcher {
                     }
                 }
             }
-            _ => match self.default_route(&request, &dialled) {
+            None => match self.default_route(&request, &dialled) {
                 Ok(d) => (d, None),
                 Err((code, reason)) => {
                     tx.reply(code, reason);
@@ -366,23 +385,6 @@ impl Dispatcher {
 }
 
 impl Dispatcher {
-    /// The name of the listener `source` came in on, for call views.
-    fn listener_name(&mut self, source: &sip::transport::Source) -> Arc<str> {
-        let known = self
-            .listeners
-            .iter()
-            .find(|(kind, local, _)| *kind == source.kind && *local == source.local);
-        if let Some((_, _, name)) = known {
-            return name.clone();
-        }
-        let name = crate::view::listener_name(source);
-        if self.listeners.len() < MAX_LISTENER_NAMES {
-            self.listeners
-                .push((source.kind, source.local, name.clone()));
-        }
-        name
-    }
-
     /// Authenticates a new INVITE (407 challenge, 403, or let in). Returns
     /// the authenticated user (`Some(None)`: let in unauthenticated, as a
     /// trusted source, with no users configured, or for the dial plan to

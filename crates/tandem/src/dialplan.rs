@@ -42,9 +42,7 @@ pub(crate) async fn simulate(
     view.source_ip = args.source.ip();
     view.source_port = args.source.port();
     if let Some(name) = &args.from_name {
-        let mut parties = view.parties.get().clone();
-        parties.from_name = name.clone();
-        view.parties = api::view::LazyParties::known(parties);
+        view.parties.edit(|p| p.from_name = name.clone());
     }
     for h in &args.headers {
         let Some((name, value)) = h.split_once(':') else {

@@ -65,12 +65,17 @@ impl EventAllocator {
         for _ in 0..2 {
             let start = align_up(self.top.get(), layout.align())?;
             let end = start.checked_add(layout.size())?;
-            if end <= self.end.get() || self.extend(end - self.end.get(), layout.align()) {
+            if self.reach(end, layout.align()) {
                 self.top.set(end);
                 return Some(start);
             }
         }
         None
+    }
+
+    /// Whether memory reaches `end`, grown if need be (see [`Self::extend`]).
+    fn reach(&self, end: usize, align: usize) -> bool {
+        end <= self.end.get() || self.extend(end - self.end.get(), align)
     }
 
     /// Grows the memory by at least `missing` bytes. False when the host
@@ -126,7 +131,7 @@ unsafe impl GlobalAlloc for EventAllocator {
             // The most recent allocation grows where it is.
             let at = ptr as usize;
             let end = at.saturating_add(new_size);
-            if end <= self.end.get() || self.extend(end - self.end.get(), 1) {
+            if self.reach(end, 1) {
                 self.top.set(end);
                 return ptr;
             }
