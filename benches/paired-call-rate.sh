@@ -37,6 +37,9 @@ run_extra() {
     >"$work/b" 2>&1 &
 }
 cpu_ms() { grep -o '[0-9.]* CPU-ms per call' "$1" | cut -d' ' -f1; }
+# Every call of the run completed (a round with failed calls measures
+# something else).
+complete() { grep -q "$calls of $calls calls completed, 0 failed" "$1"; }
 for r in $(seq "$rounds"); do
   if [ $((r % 2)) -eq 1 ]; then
     run_static; run_extra
@@ -45,7 +48,7 @@ for r in $(seq "$rounds"); do
   fi
   wait
   a=$(cpu_ms "$work/a"); b=$(cpu_ms "$work/b")
-  if [ -z "$a" ] || [ -z "$b" ]; then
+  if [ -z "$a" ] || [ -z "$b" ] || ! complete "$work/a" || ! complete "$work/b"; then
     echo "round $r: a run failed" >&2
     cat "$work/a" "$work/b" >&2
     exit 1

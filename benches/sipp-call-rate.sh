@@ -29,9 +29,51 @@ command -v sipp >/dev/null || { echo "sipp missing: apt-get install -y sip-teste
 bin=${TANDEM_BIN:-./target/release/tandem}
 [ -n "${TANDEM_BIN:-}" ] || cargo build --release -q -p tandem
 work=$(mktemp -d)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-uas_port=$(free_port); uac_port=$(free_port)
+# A port free for UDP and TCP alike, above the RTP ranges (30000-49999).
+free_port() {
+  python3 - <<'PY'
+import random, socket
+for _ in range(500):
+    p = random.randint(50000, 60999)
+    try:
+        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+            with socket.socket(socket.AF_INET, kind) as s:
+                s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    print(p)
+    break
+PY
+}
 tflag=u1; transport=""; [ "$proto" = tcp ] && { tflag=t1; transport=";transport=tcp"; }
+# True when something holds the port for the benchmark's transport.
+held() {
+  python3 -c 'import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if sys.argv[2] == "tcp" else socket.SOCK_DGRAM)
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(0)
+sys.exit(1)' "$1" "$proto"
+}
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+# The callee first, on a port it holds before Tandem binds its own (port
+# 0): a free port handed back and then taken by Tandem would make Tandem
+# call itself. Checked, and another port tried, when SIPp could not bind.
+uas_port=""
+for _ in $(seq 20); do
+  p=$(free_port)
+  sipp -sn uas -t "$tflag" -i 127.0.0.1 -p "$p" -nostdin -bg >/dev/null 2>&1 || true
+  for _ in $(seq 20); do
+    held "$p" && { uas_port=$p; break; }
+    sleep 0.05
+  done
+  [ -n "$uas_port" ] && break
+  pkill -f "sipp -sn uas -t $tflag -i 127.0.0.1 -p $p -nostdin" || true
+done
+[ -n "$uas_port" ] || { echo "the SIPp callee could not bind a port" >&2; exit 1; }
 base=$(( (RANDOM % 200) * 100 + 30000 ))
 media_ports=${MEDIA_PORTS:-$base-$((base + 9999))}
 cat > "$work/tandem.toml" <<TOML
@@ -56,16 +98,13 @@ case "$dialplan" in
     printf '[dialplan]\nscript = "%s"\nwatch = false\nstates = %s\n' "$work/dialplan.lua" \
       "${LUA_STATES:-2}" >> "$work/tandem.toml" ;;
 esac
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
 # shellcheck disable=SC2086 # TANDEM_WRAP is a command line
 ${TANDEM_WRAP:-} "$bin" --config "$work/tandem.toml" --log-level warn,tandem=info 2>"$work/tandem.log" &
 tpid=$!; pids+=("$tpid")
 for _ in $(seq 600); do grep -q 'listen=' "$work/tandem.log" && break; sleep 0.1; done
 port=$(grep -o 'listen=[a-z]*:127.0.0.1:[0-9]*' "$work/tandem.log" | head -1 | sed 's/.*://')
-sipp -sn uas -t "$tflag" -i 127.0.0.1 -p "$uas_port" -nostdin -bg >/dev/null 2>&1 || true
-sleep 0.5
+# The caller's port once Tandem holds its own.
+uac_port=$(free_port)
 if [ "${WARMUP:-0}" -gt 0 ]; then
   # Calls at the same rate first, not counted: a fresh Tandem's memory
   # grows until the first completed transactions expire (Timer J/D, 32 s),
@@ -92,7 +131,7 @@ ticks=$(($(awk '{print $14 + $15}' "/proc/$tpid/stat") - ticks0))
 user_ticks=$(($(awk '{print $14}' "/proc/$tpid/stat") - user_ticks0))
 faults=$(($(awk '{print $10}' "/proc/$tpid/stat") - faults0))
 if [ -n "${TANDEM_WRAP:-}" ]; then kill -TERM "$tpid"; wait "$tpid" 2>/dev/null || true; fi
-pkill -f "sipp -sn uas -t $tflag -i 127.0.0.1 -p $uas_port" || true
+pkill -f "sipp -sn uas -t $tflag -i 127.0.0.1 -p $uas_port -nostdin" || true
 python3 - "$work/stat.csv" "$calls" "$start" "$end" "$rate" "$proto" "$media" "$ticks" "$(getconf CLK_TCK)" "$user_ticks" "$faults" "$dialplan" <<'PY'
 import sys
 path, calls, start, end, rate, proto, media, ticks, hz, user_ticks, faults = sys.argv[1:12]
