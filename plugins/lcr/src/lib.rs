@@ -23,7 +23,8 @@ pub struct Lcr;
 
 impl Router for Lcr {
     fn on_invite(call: CallView) -> Route {
-        let (config, warnings) = Config::from_settings(&Settings::load());
+        let settings = Settings::load();
+        let (config, warnings) = Config::from_settings(&settings);
         // The table is read on every call (each runs in a fresh instance):
         // tell about bad lines once per Tandem process, not per call.
         if !warnings.is_empty() && kv::incr("lcr:settings-warned", 1) == Ok(1) {
@@ -37,13 +38,14 @@ impl Router for Lcr {
 
 export_router!(Lcr);
 
-/// One line of the rate table.
+/// One line of the rate table, borrowed from the settings' text (the
+/// table is read on every call: no copies of its fields).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Rate {
+pub struct Rate<'a> {
     /// Digits the normalised number starts with.
-    pub prefix: String,
+    pub prefix: &'a str,
     /// `host:port` of the gateway (an IP address; IPv6 in brackets).
-    pub gateway: String,
+    pub gateway: &'a str,
     /// Cost per minute in billionths of the table's unit (any unit, the
     /// same for all lines): `0.012` is `12_000_000`. Fixed point, so costs
     /// compare exactly (and the plugin needs no float parser).
@@ -52,9 +54,9 @@ pub struct Rate {
 
 /// The settings of the plugin, parsed.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Config {
+pub struct Config<'a> {
     /// The rate table.
-    pub rates: Vec<Rate>,
+    pub rates: Vec<Rate<'a>>,
     /// At most this many gateways per call.
     pub max_targets: usize,
     /// Ring time per attempt (`None`: the host's default).
@@ -66,7 +68,7 @@ pub struct Config {
 /// `max_targets` when the setting is missing.
 pub const DEFAULT_MAX_TARGETS: usize = 3;
 
-impl Default for Config {
+impl Default for Config<'_> {
     fn default() -> Self {
         Self {
             rates: Vec::new(),
@@ -77,10 +79,10 @@ impl Default for Config {
     }
 }
 
-impl Config {
+impl<'a> Config<'a> {
     /// Reads the settings; what cannot be used is left at its default and
     /// explained in a warning.
-    pub fn from_settings(settings: &Settings) -> (Self, Vec<String>) {
+    pub fn from_settings(settings: &'a Settings) -> (Self, Vec<String>) {
         let mut warnings = Vec::new();
         let (rates, bad) = parse_rates(settings.get("rates").unwrap_or(""));
         warnings.extend(bad.iter().map(ToString::to_string));
@@ -139,14 +141,24 @@ impl std::fmt::Display for BadLine {
     }
 }
 
-/// Parses the rate table: `PREFIX GATEWAY COST` per line, whitespace
-/// separated; `#` starts a comment. A prefix may start with `+` (dropped).
-/// Returns the good routes in table order and the lines it skipped.
-pub fn parse_rates(table: &str) -> (Vec<Rate>, Vec<BadLine>) {
+/// Parses the rate table: `PREFIX GATEWAY COST` per line, separated by
+/// spaces or tabs; `#` starts a comment. A prefix may start with `+`
+/// (dropped). Returns the good routes in table order and the lines it
+/// skipped.
+///
+/// The table is ASCII and is read on every call (each runs in a fresh
+/// instance), so it is scanned byte by byte: `str::lines`,
+/// `split_whitespace` and `trim` decode every character for Unicode
+/// rules, which made parsing most of what a call cost the plugin.
+pub fn parse_rates(table: &str) -> (Vec<Rate<'_>>, Vec<BadLine>) {
     let mut rates = Vec::new();
     let mut bad = Vec::new();
-    for (index, raw) in table.lines().enumerate() {
-        let content = raw.split('#').next().unwrap_or("").trim();
+    for (index, raw) in ascii_lines(table).enumerate() {
+        let content = match raw.bytes().position(|b| b == b'#') {
+            Some(comment) => &raw[..comment],
+            None => raw,
+        }
+        .trim_ascii();
         if content.is_empty() {
             continue;
         }
@@ -154,7 +166,7 @@ pub fn parse_rates(table: &str) -> (Vec<Rate>, Vec<BadLine>) {
             Ok(rate) => rates.push(rate),
             Err(reason) => bad.push(BadLine {
                 line: index + 1,
-                text: raw.trim().to_owned(),
+                text: raw.trim_ascii().to_owned(),
                 reason,
             }),
         }
@@ -162,9 +174,30 @@ pub fn parse_rates(table: &str) -> (Vec<Rate>, Vec<BadLine>) {
     (rates, bad)
 }
 
-fn parse_line(line: &str) -> Result<Rate, &'static str> {
-    let fields: Vec<&str> = line.split_whitespace().collect();
-    let &[prefix, gateway, cost] = fields.as_slice() else {
+/// The lines of `text`, split at each `\n` (a `\r` before it is left to
+/// the caller's trim).
+fn ascii_lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let line = rest?;
+        match line.bytes().position(|b| b == b'\n') {
+            Some(end) => {
+                rest = Some(&line[end + 1..]);
+                Some(&line[..end])
+            }
+            None => {
+                rest = None;
+                Some(line)
+            }
+        }
+    })
+}
+
+fn parse_line(line: &str) -> Result<Rate<'_>, &'static str> {
+    let mut fields = line.split_ascii_whitespace();
+    let (Some(prefix), Some(gateway), Some(cost), None) =
+        (fields.next(), fields.next(), fields.next(), fields.next())
+    else {
         return Err("want PREFIX GATEWAY COST");
     };
     let prefix = prefix.strip_prefix('+').unwrap_or(prefix);
@@ -176,8 +209,8 @@ fn parse_line(line: &str) -> Result<Rate, &'static str> {
     }
     let cost = parse_cost(cost).ok_or("the cost is not a decimal number (at most 9 decimals)")?;
     Ok(Rate {
-        prefix: prefix.to_owned(),
-        gateway: gateway.to_owned(),
+        prefix,
+        gateway,
         cost,
     })
 }
@@ -232,10 +265,10 @@ pub fn normalise_number(user: &str) -> &str {
 /// The routes for `number` (normalised): every matching prefix, longest
 /// first, then cheapest, then in table order; one route per gateway; at
 /// most `max` of them.
-pub fn choose<'a>(rates: &'a [Rate], number: &str, max: usize) -> Vec<&'a Rate> {
+pub fn choose<'r, 'a>(rates: &'r [Rate<'a>], number: &str, max: usize) -> Vec<&'r Rate<'a>> {
     let mut matches: Vec<&Rate> = rates
         .iter()
-        .filter(|r| number.starts_with(r.prefix.as_str()))
+        .filter(|r| number.starts_with(r.prefix))
         .collect();
     // Stable: equal prefix length and cost keep the table's order.
     matches.sort_by(|a, b| {
@@ -256,6 +289,17 @@ pub fn choose<'a>(rates: &'a [Rate], number: &str, max: usize) -> Vec<&'a Rate> 
     chosen
 }
 
+/// `sip:NUMBER@GATEWAY`, put together without `format!` (whose dynamic
+/// calls cost a wasm instance a table entry each on first use).
+fn target(number: &str, gateway: &str) -> String {
+    let mut uri = String::with_capacity(5 + number.len() + gateway.len());
+    uri.push_str("sip:");
+    uri.push_str(number);
+    uri.push('@');
+    uri.push_str(gateway);
+    uri
+}
+
 /// The answer to a call to `user`: a serial dial over the chosen
 /// gateways, or the configured answer when none matches.
 pub fn route(user: &str, config: &Config) -> Route {
@@ -272,9 +316,9 @@ pub fn route(user: &str, config: &Config) -> Route {
             Route::reject(404, "No Route")
         };
     };
-    let mut route = Route::dial(chosen.iter().map(|r| format!("sip:{number}@{}", r.gateway)))
+    let mut route = Route::dial(chosen.iter().map(|r| target(number, r.gateway)))
         .serial()
-        .with_header("X-LCR-Route", first.prefix.as_str());
+        .with_header("X-LCR-Route", first.prefix);
     if let Some(ms) = config.timeout_ms {
         route = route.timeout_ms(ms);
     }
@@ -304,8 +348,9 @@ mod tests {
         9 127.0.0.1:5087 -1
     ";
 
-    fn config(settings: &[(&str, &str)]) -> (Config, Vec<String>) {
-        Config::from_settings(&settings.iter().copied().collect())
+    fn config(settings: &[(&str, &str)]) -> (Config<'static>, Vec<String>) {
+        // The parsed table borrows the settings: keep them for the test.
+        Config::from_settings(Box::leak(Box::new(settings.iter().copied().collect())))
     }
 
     fn targets(route: &Route) -> Vec<&str> {
@@ -329,8 +374,8 @@ mod tests {
                 ("1212", "[::1]", 30_000_000),
             ]
             .map(|(prefix, gateway, cost)| Rate {
-                prefix: prefix.into(),
-                gateway: gateway.into(),
+                prefix,
+                gateway,
                 cost
             })
         );
@@ -351,6 +396,19 @@ mod tests {
             bad[0].to_string(),
             "rates line 10 skipped (want PREFIX GATEWAY COST): \"44 127.0.0.1:5084\""
         );
+    }
+
+    #[test]
+    fn tabs_and_crlf_line_ends_are_whitespace() {
+        let (rates, bad) =
+            parse_rates("49\t127.0.0.1:5081\t0.012\r\n# note\r\n\r\n1 [::1] 1 # x\r");
+        assert!(bad.is_empty(), "{bad:?}");
+        assert_eq!(rates.len(), 2);
+        assert_eq!(
+            (rates[0].prefix, rates[0].gateway),
+            ("49", "127.0.0.1:5081")
+        );
+        assert_eq!((rates[1].prefix, rates[1].gateway), ("1", "[::1]"));
     }
 
     #[test]
@@ -387,7 +445,7 @@ mod tests {
         let (rates, _) = parse_rates(TABLE);
         let chosen: Vec<(&str, &str)> = choose(&rates, "4930123", 10)
             .iter()
-            .map(|r| (r.prefix.as_str(), r.gateway.as_str()))
+            .map(|r| (r.prefix, r.gateway))
             .collect();
         // 5083 is cheapest for 4930 and appears again for 49: tried once.
         assert_eq!(
