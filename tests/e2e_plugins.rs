@@ -99,7 +99,7 @@ fn lcr_routes_by_longest_prefix_and_fails_over() {
     let mut busy = rejecting(486, 1);
     let mut good = uas("uas.xml", 1).spawn();
     let rates = format!(
-        "# prefix gateway cost\n4930 {busy} 0.008\n49 {good} 0.012\n1 {good} 0.005\n",
+        "# prefix gateway cost\nx1 127.0.0.1:5085 0.1\n4930 {busy} 0.008\n49 {good} 0.012\n1 {good} 0.005\n",
         busy = gateway(&busy),
         good = gateway(&good)
     );
@@ -138,6 +138,8 @@ fn lcr_routes_by_longest_prefix_and_fails_over() {
     // A number no prefix matches: 404 from the plugin.
     call_refused(&tandem, "999", 404);
     let log = tandem.log_text();
+    // The bad line is told once, not on each of the two calls.
+    assert_eq!(log.matches("rates line 2 skipped").count(), 1, "{log}");
     let loaded = log
         .lines()
         .find(|l| l.contains("Plugin loaded.") && l.contains("lcr@v1"))

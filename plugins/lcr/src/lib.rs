@@ -26,8 +26,10 @@ impl Router for Lcr {
         let settings = Settings::load();
         let (config, warnings) = Config::from_settings(&settings);
         // The table is read on every call (each runs in a fresh instance):
-        // tell about bad lines once per Tandem process, not per call.
-        if !warnings.is_empty() && kv::incr("lcr:settings-warned", 1) == Ok(1) {
+        // tell about bad lines once per Tandem process and set of
+        // warnings, not per call (a reload with other bad lines tells
+        // again).
+        if !warnings.is_empty() && kv::incr(&warned_key(&warnings), 1) == Ok(1) {
             for warning in warnings {
                 log::warn(warning);
             }
@@ -37,6 +39,15 @@ impl Router for Lcr {
 }
 
 export_router!(Lcr);
+
+/// The key-value key that marks `warnings` as told: FNV-1a of their text.
+fn warned_key(warnings: &[String]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in warnings.iter().flat_map(|w| w.bytes().chain([b'\n'])) {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("lcr:settings-warned:{hash:016x}")
+}
 
 /// One line of the rate table, borrowed from the settings' text (the
 /// table is read on every call: no copies of its fields).
@@ -409,6 +420,14 @@ mod tests {
             ("49", "127.0.0.1:5081")
         );
         assert_eq!((rates[1].prefix, rates[1].gateway), ("1", "[::1]"));
+    }
+
+    #[test]
+    fn other_warnings_are_told_under_another_key() {
+        let one = warned_key(&["rates line 2 skipped".to_owned()]);
+        assert_eq!(one, warned_key(&["rates line 2 skipped".to_owned()]));
+        assert_ne!(one, warned_key(&["rates line 3 skipped".to_owned()]));
+        assert!(one.starts_with("lcr:settings-warned:"));
     }
 
     #[test]
