@@ -57,12 +57,14 @@ except OSError:
 sys.exit(1)' "$1" "$proto"
 }
 pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"; }
+uas_port=""
+# Tandem, and the SIPp callee (a daemon of its own with -bg), go with the script.
+stop_uas() { [ -z "$uas_port" ] || pkill -f "sipp -sn uas -t $tflag -i 127.0.0.1 -p $uas_port -nostdin" || true; }
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; stop_uas; rm -rf "$work"; }
 trap cleanup EXIT
 # The callee first, on a port it holds before Tandem binds its own (port
 # 0): a free port handed back and then taken by Tandem would make Tandem
 # call itself. Checked, and another port tried, when SIPp could not bind.
-uas_port=""
 for _ in $(seq 20); do
   p=$(free_port)
   sipp -sn uas -t "$tflag" -i 127.0.0.1 -p "$p" -nostdin -bg >/dev/null 2>&1 || true
@@ -131,7 +133,7 @@ ticks=$(($(awk '{print $14 + $15}' "/proc/$tpid/stat") - ticks0))
 user_ticks=$(($(awk '{print $14}' "/proc/$tpid/stat") - user_ticks0))
 faults=$(($(awk '{print $10}' "/proc/$tpid/stat") - faults0))
 if [ -n "${TANDEM_WRAP:-}" ]; then kill -TERM "$tpid"; wait "$tpid" 2>/dev/null || true; fi
-pkill -f "sipp -sn uas -t $tflag -i 127.0.0.1 -p $uas_port -nostdin" || true
+stop_uas
 python3 - "$work/stat.csv" "$calls" "$start" "$end" "$rate" "$proto" "$media" "$ticks" "$(getconf CLK_TCK)" "$user_ticks" "$faults" "$dialplan" <<'PY'
 import sys
 path, calls, start, end, rate, proto, media, ticks, hz, user_ticks, faults = sys.argv[1:12]
