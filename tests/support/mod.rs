@@ -1580,9 +1580,11 @@ impl Sipp {
                 name: self.name(),
             };
             let run = proc.wait();
+            // No SIP message sent or received (the message log may still
+            // hold SIPp's own notices, such as "Problem EAGAIN on socket").
             let bind_failed = run.code != Some(0)
                 && (run.screen.contains("bind") || run.errors.contains("bind"))
-                && run.messages.is_empty();
+                && !run.messages.contains("SIP/2.0");
             if bind_failed && attempt < 3 {
                 continue;
             }
