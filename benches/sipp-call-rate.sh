@@ -29,51 +29,51 @@ command -v sipp >/dev/null || { echo "sipp missing: apt-get install -y sip-teste
 bin=${TANDEM_BIN:-./target/release/tandem}
 [ -n "${TANDEM_BIN:-}" ] || cargo build --release -q -p tandem
 work=$(mktemp -d)
-# A port free for UDP and TCP alike, above the RTP ranges (30000-49999).
-free_port() {
-  python3 - <<'PY'
-import random, socket
-for _ in range(500):
-    p = random.randint(50000, 60999)
-    try:
-        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-            with socket.socket(socket.AF_INET, kind) as s:
-                s.bind(("127.0.0.1", p))
-    except OSError:
-        continue
-    print(p)
-    break
-PY
-}
 tflag=u1; transport=""; [ "$proto" = tcp ] && { tflag=t1; transport=";transport=tcp"; }
-# True when something holds the port for the benchmark's transport.
-held() {
-  python3 -c 'import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if sys.argv[2] == "tcp" else socket.SOCK_DGRAM)
-try:
-    s.bind(("127.0.0.1", int(sys.argv[1])))
-except OSError:
-    sys.exit(0)
-sys.exit(1)' "$1" "$proto"
+# Ports on 127.0.0.1, one bind check for both uses: `ports pick` prints
+# one free for UDP and TCP alike, above the RTP ranges (30000-49999);
+# `ports held PORT` succeeds when something holds PORT for the
+# benchmark's transport.
+ports() {
+  python3 - "$@" <<PY
+import random, socket, sys
+def free(port, kinds):
+    try:
+        for kind in kinds:
+            with socket.socket(socket.AF_INET, kind) as s:
+                s.bind(("127.0.0.1", port))
+    except OSError:
+        return False
+    return True
+if sys.argv[1] == "pick":
+    for _ in range(500):
+        port = random.randint(50000, 60999)
+        if free(port, (socket.SOCK_DGRAM, socket.SOCK_STREAM)):
+            print(port)
+            break
+else:
+    kind = socket.SOCK_STREAM if "$proto" == "tcp" else socket.SOCK_DGRAM
+    sys.exit(1 if free(int(sys.argv[2]), (kind,)) else 0)
+PY
 }
 pids=()
 uas_port=""
 # Tandem, and the SIPp callee (a daemon of its own with -bg), go with the script.
-stop_uas() { [ -z "$uas_port" ] || pkill -f "sipp -sn uas -t $tflag -i 127.0.0.1 -p $uas_port -nostdin" || true; }
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; stop_uas; rm -rf "$work"; }
+stop_uas_on() { pkill -f "sipp -sn uas -t $tflag -i 127.0.0.1 -p $1 -nostdin" || true; }
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; [ -z "$uas_port" ] || stop_uas_on "$uas_port"; rm -rf "$work"; }
 trap cleanup EXIT
 # The callee first, on a port it holds before Tandem binds its own (port
 # 0): a free port handed back and then taken by Tandem would make Tandem
 # call itself. Checked, and another port tried, when SIPp could not bind.
 for _ in $(seq 20); do
-  p=$(free_port)
+  p=$(ports pick)
   sipp -sn uas -t "$tflag" -i 127.0.0.1 -p "$p" -nostdin -bg >/dev/null 2>&1 || true
   for _ in $(seq 20); do
-    held "$p" && { uas_port=$p; break; }
+    ports held "$p" && { uas_port=$p; break; }
     sleep 0.05
   done
   [ -n "$uas_port" ] && break
-  pkill -f "sipp -sn uas -t $tflag -i 127.0.0.1 -p $p -nostdin" || true
+  stop_uas_on "$p"
 done
 [ -n "$uas_port" ] || { echo "the SIPp callee could not bind a port" >&2; exit 1; }
 base=$(( (RANDOM % 200) * 100 + 30000 ))
@@ -106,7 +106,7 @@ tpid=$!; pids+=("$tpid")
 for _ in $(seq 600); do grep -q 'listen=' "$work/tandem.log" && break; sleep 0.1; done
 port=$(grep -o 'listen=[a-z]*:127.0.0.1:[0-9]*' "$work/tandem.log" | head -1 | sed 's/.*://')
 # The caller's port once Tandem holds its own.
-uac_port=$(free_port)
+uac_port=$(ports pick)
 if [ "${WARMUP:-0}" -gt 0 ]; then
   # Calls at the same rate first, not counted: a fresh Tandem's memory
   # grows until the first completed transactions expire (Timer J/D, 32 s),
@@ -133,7 +133,7 @@ ticks=$(($(awk '{print $14 + $15}' "/proc/$tpid/stat") - ticks0))
 user_ticks=$(($(awk '{print $14}' "/proc/$tpid/stat") - user_ticks0))
 faults=$(($(awk '{print $10}' "/proc/$tpid/stat") - faults0))
 if [ -n "${TANDEM_WRAP:-}" ]; then kill -TERM "$tpid"; wait "$tpid" 2>/dev/null || true; fi
-stop_uas
+stop_uas_on "$uas_port"
 python3 - "$work/stat.csv" "$calls" "$start" "$end" "$rate" "$proto" "$media" "$ticks" "$(getconf CLK_TCK)" "$user_ticks" "$faults" "$dialplan" <<'PY'
 import sys
 path, calls, start, end, rate, proto, media, ticks, hz, user_ticks, faults = sys.argv[1:12]

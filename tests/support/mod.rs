@@ -1228,6 +1228,11 @@ pub(crate) struct Traced {
 }
 
 impl SippRun {
+    /// Whether SIPp said it could not bind one of its ports.
+    fn could_not_bind(&self) -> bool {
+        self.screen.contains("bind") || self.errors.contains("bind")
+    }
+
     /// Panics with everything SIPp wrote unless every call succeeded.
     pub(crate) fn assert_success(&self) {
         if self.code != Some(0) {
@@ -1551,8 +1556,7 @@ impl Sipp {
                 return proc;
             }
             let run = proc.wait();
-            let bind_failed = run.screen.contains("bind") || run.errors.contains("bind");
-            if !bind_failed {
+            if !run.could_not_bind() {
                 panic!("SIPp {} did not start.\n{}", run.name, run.report());
             }
         }
@@ -1582,9 +1586,8 @@ impl Sipp {
             let run = proc.wait();
             // No SIP message sent or received (the message log may still
             // hold SIPp's own notices, such as "Problem EAGAIN on socket").
-            let bind_failed = run.code != Some(0)
-                && (run.screen.contains("bind") || run.errors.contains("bind"))
-                && !run.messages.contains("SIP/2.0");
+            let bind_failed =
+                run.code != Some(0) && run.could_not_bind() && !run.messages.contains("SIP/2.0");
             if bind_failed && attempt < 3 {
                 continue;
             }
