@@ -114,27 +114,38 @@ impl HeaderList {
 
     /// The values of header `name`, in order.
     pub fn values(&self, name: &str) -> Vec<&str> {
-        let name = canonical_name(name);
-        self.iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-            .collect()
+        self.named(name).map(|i| self.get(i).1).collect()
     }
 
     /// The first value of header `name`.
     pub fn first(&self, name: &str) -> Option<&str> {
-        let name = canonical_name(name);
-        self.iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        self.named(name).next().map(|i| self.get(i).1)
+    }
+
+    /// The indexes of the headers named `name` (any case, compact forms
+    /// too). Names are compared as bytes, length first: a lookup passes a
+    /// dozen headers, and slicing each as `str` cost more than the compare.
+    fn named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = usize> + 'a {
+        let want = canonical_name(name).as_bytes();
+        let text = self.text.as_bytes();
+        let mut start = 0;
+        self.ends
+            .iter()
+            .enumerate()
+            .filter_map(move |(i, &(name_end, value_end))| {
+                let from = start;
+                start = value_end as usize;
+                let n = text.get(from..name_end as usize)?;
+                (n.len() == want.len() && n.eq_ignore_ascii_case(want)).then_some(i)
+            })
     }
 
     /// Removes every header named `name` (any case).
     pub fn remove(&mut self, name: &str) {
-        let name = canonical_name(name);
-        if self.iter().all(|(n, _)| !n.eq_ignore_ascii_case(name)) {
+        if self.named(name).next().is_none() {
             return;
         }
+        let name = canonical_name(name);
         let mut kept = HeaderList::with_capacity(self.len(), self.text.len());
         for (n, v) in self.iter().filter(|(n, _)| !n.eq_ignore_ascii_case(name)) {
             kept.push(n, v);

@@ -155,11 +155,20 @@ pub fn dial_target(target: &str) -> Result<(), ApiError> {
     uri(target)?;
     let rest = strip_prefix_ignore_case(target, "sip:")
         .ok_or_else(|| ApiError::Unreachable(target.to_string()))?;
-    let hostport = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    // Byte scans: `split` with a set of chars runs a char searcher, and a
+    // dial plan checks a target on every call.
+    let hostport = match rest.bytes().rposition(|b| b == b'@') {
+        Some(at) => &rest[at + 1..],
+        None => rest,
+    };
     let host = if let Some(v6) = hostport.strip_prefix('[') {
-        v6.split(']').next().unwrap_or("")
+        &v6[..v6.bytes().position(|b| b == b']').unwrap_or(v6.len())]
     } else {
-        hostport.split([':', ';', '?']).next().unwrap_or("")
+        let end = hostport
+            .bytes()
+            .position(|b| matches!(b, b':' | b';' | b'?'))
+            .unwrap_or(hostport.len());
+        &hostport[..end]
     };
     host.parse::<std::net::IpAddr>()
         .map(|_| ())
@@ -389,6 +398,11 @@ mod tests {
         assert!(uri("sip:").is_err());
         assert!(dial_target("sip:1000@127.0.0.1:5080;transport=tcp").is_ok());
         assert!(dial_target("sip:[::1]:5080").is_ok());
+        assert!(dial_target("sip:x@127.0.0.1?Subject=a").is_ok());
+        assert!(dial_target("sip:a@b@127.0.0.1;lr").is_ok());
+        assert!(dial_target("sip:[::1").is_ok());
+        assert!(dial_target("sip:a@[::1]x:5060").is_ok());
+        assert!(dial_target("sip:a@").is_err());
         assert!(dial_target("sips:a@10.0.0.1").is_err());
         assert!(dial_target("sip:a@trunk.example.com").is_err());
         assert!(dial_target("tel:+4930123").is_err());

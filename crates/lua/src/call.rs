@@ -1,11 +1,11 @@
 //! The `call` object a dial plan gets: the A-leg INVITE to read, commands
 //! to shape and route the B leg, and per-call variables.
 
-use crate::budget::lifted;
+use crate::call_object::CallTable;
 use crate::convert::{from_lua_value, to_lua_value};
 use api::validate;
 use api::{CallLink, CallView, Command, DialMode, DialRequest, DialTarget};
-use mlua::{MetaMethod, Table, UserData, UserDataFields, UserDataMethods, Value};
+use mlua::{MetaMethod, Table, UserData, UserDataMethods, Value};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -13,13 +13,9 @@ fn err(e: impl std::fmt::Display) -> mlua::Error {
     mlua::Error::RuntimeError(e.to_string())
 }
 
-/// A field or header of the call as a Lua string (made with the limit
-/// lifted: see [`lifted`]).
-fn text(lua: &mlua::Lua, s: &str) -> mlua::Result<mlua::LuaString> {
-    lifted(lua, || lua.create_string(s))
-}
-
-/// The call as a Lua userdata.
+/// What a dial plan's `call` object stands for: the caller's INVITE, the
+/// link to the call, and the script's copy of the call's variables. The
+/// object scripts hold is `call_object::CallObject`.
 pub(crate) struct LuaCall {
     view: CallView,
     link: CallLink,
@@ -51,6 +47,11 @@ impl LuaCall {
     /// The caller's INVITE.
     pub(crate) fn view(&self) -> &CallView {
         &self.view
+    }
+
+    /// The script version the call runs (`file@vN`).
+    pub(crate) fn version(&self) -> &str {
+        &self.version
     }
 
     /// Counts a plugin route; false past [`MAX_ROUTES_PER_CALL`].
@@ -158,119 +159,133 @@ impl UserData for Vars {
     }
 }
 
-impl UserData for LuaCall {
-    fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
-        // Made straight into Lua strings: no Rust copy per read.
-        fields.add_field_method_get("user", |lua, c| text(lua, &c.view.user));
-        fields.add_field_method_get("ruri", |lua, c| text(lua, &c.view.ruri));
-        fields.add_field_method_get("from", |lua, c| text(lua, c.view.from()));
-        fields.add_field_method_get("from_user", |lua, c| text(lua, c.view.from_user()));
-        fields.add_field_method_get("from_name", |lua, c| text(lua, c.view.from_name()));
-        fields.add_field_method_get("to", |lua, c| text(lua, c.view.to()));
-        fields.add_field_method_get("call_id", |lua, c| text(lua, &c.view.call_id));
-        fields.add_field_method_get("source_ip", |_, c| Ok(c.view.source_ip.to_string()));
-        fields.add_field_method_get("source_port", |_, c| Ok(c.view.source_port));
-        fields.add_field_method_get("transport", |lua, c| text(lua, &c.view.transport));
-        fields.add_field_method_get("auth_user", |_, c| Ok(c.view.auth_user.clone()));
-        fields.add_field_method_get("listener", |lua, c| text(lua, &c.view.listener));
-        fields.add_field_method_get("version", |lua, c| text(lua, &c.version));
-        // `dial` and `apply` wait for a result: they are Lua functions
-        // (crate::waiting), found after the Rust fields and methods.
-        fields.add_meta_field_with("__index", |lua| {
-            lua.named_registry_value::<Table>(crate::waiting::CALL_METHODS)
-        });
-        fields.add_field_method_get("vars", |_, c| {
-            Ok(Vars {
-                link: c.link.clone(),
-                map: c.vars().clone(),
-            })
-        });
+/// The call behind `object` (a method's first argument), or an error that
+/// says how the method is used.
+pub(crate) fn resolve(calls: &CallTable, object: &Value, what: &str) -> mlua::Result<Arc<LuaCall>> {
+    match object {
+        Value::UserData(ud) => calls.get(ud),
+        _ => None,
     }
+    .ok_or_else(|| {
+        err(format!(
+            "call:{what}: use it as a method of the call of a running script (call:{what}(…))"
+        ))
+    })
+}
 
-    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_method("header", |lua, c, name: mlua::LuaString| {
-            match c.view.header(&name.to_str()?) {
-                Some(v) => text(lua, v).map(Value::String),
-                None => Ok(Value::Nil),
-            }
-        });
-        methods.add_method("headers", |lua, c, name: Option<String>| match name {
-            Some(name) => {
-                lua.create_sequence_from(c.view.headers(&name).into_iter().map(str::to_string))
-            }
-            // Every header, in order, as { name = …, value = … }.
-            None => {
-                let list = lua.create_table()?;
-                for (n, v) in c.view.headers.iter() {
-                    let h = lua.create_table()?;
-                    h.set("name", n)?;
-                    h.set("value", v)?;
-                    list.push(h)?;
+/// Adds a method of the call written in Rust: `f(lua, call, args)`.
+fn method<A, R>(
+    lua: &mlua::Lua,
+    methods: &Table,
+    calls: &Arc<CallTable>,
+    name: &'static str,
+    f: impl Fn(&mlua::Lua, &LuaCall, A) -> mlua::Result<R> + mlua::MaybeSend + 'static,
+) -> mlua::Result<()>
+where
+    A: mlua::FromLuaMulti,
+    R: mlua::IntoLuaMulti,
+{
+    let calls = calls.clone();
+    let function = lua.create_function(move |lua, (object, args): (Value, A)| {
+        let call = resolve(&calls, &object, name)?;
+        f(lua, &call, args)
+    })?;
+    methods.raw_set(name, function)
+}
+
+/// The call's methods written with mlua (the ones scripts use most are C
+/// functions: see `call_object`; `dial` and `apply` are added in Lua).
+pub(crate) fn methods(lua: &mlua::Lua, calls: &Arc<CallTable>) -> mlua::Result<Table> {
+    let methods = lua.create_table()?;
+    method(
+        lua,
+        &methods,
+        calls,
+        "headers",
+        |lua, c, name: Option<String>| {
+            match name {
+                Some(name) => {
+                    lua.create_sequence_from(c.view.headers(&name).into_iter().map(str::to_string))
                 }
-                Ok(list)
-            }
-        });
-        methods.add_method("set_header", |_, c, (name, value): (String, String)| {
-            let (name, value) = validate::header(&name, value).map_err(err)?;
-            c.send(Command::SetHeader { name, value });
-            Ok(())
-        });
-        methods.add_method("add_header", |_, c, (name, value): (String, String)| {
-            let (name, value) = validate::header(&name, value).map_err(err)?;
-            c.send(Command::AddHeader { name, value });
-            Ok(())
-        });
-        methods.add_method("remove_header", |_, c, name: String| {
-            let name = validate::editable_header(&name).map_err(err)?.to_string();
-            c.send(Command::RemoveHeader { name });
-            Ok(())
-        });
-        methods.add_method("set_ruri", |_, c, uri: String| {
-            validate::uri(&uri).map_err(err)?;
-            c.send(Command::SetRuri { uri });
-            Ok(())
-        });
-        methods.add_method("set_from", |_, c, t: Table| {
-            let mut user = None;
-            let mut name = None;
-            for pair in t.pairs::<String, String>() {
-                let (k, v) = pair?;
-                match k.as_str() {
-                    "user" => {
-                        validate::user(&v).map_err(err)?;
-                        user = Some(v);
+                // Every header, in order, as { name = …, value = … }.
+                None => {
+                    let list = lua.create_table()?;
+                    for (n, v) in c.view.headers.iter() {
+                        let h = lua.create_table()?;
+                        h.set("name", n)?;
+                        h.set("value", v)?;
+                        list.push(h)?;
                     }
-                    "name" => {
-                        validate::display_name(&v).map_err(|e| err(format!("set_from: {e}")))?;
-                        name = Some(v);
-                    }
-                    other => {
-                        return Err(err(format!(
-                            "set_from: unknown field `{other}` (user, name)"
-                        )));
-                    }
+                    Ok(list)
                 }
             }
-            c.send(Command::SetFrom { user, name });
-            Ok(())
-        });
-        methods.add_method("reject", |_, c, (code, reason): (u16, Option<String>)| {
+        },
+    )?;
+    method(lua, &methods, calls, "set_ruri", |_, c, uri: String| {
+        validate::uri(&uri).map_err(err)?;
+        c.send(Command::SetRuri { uri });
+        Ok(())
+    })?;
+    method(lua, &methods, calls, "set_from", |_, c, t: Table| {
+        let mut user = None;
+        let mut name = None;
+        for pair in t.pairs::<String, String>() {
+            let (k, v) = pair?;
+            match k.as_str() {
+                "user" => {
+                    validate::user(&v).map_err(err)?;
+                    user = Some(v);
+                }
+                "name" => {
+                    validate::display_name(&v).map_err(|e| err(format!("set_from: {e}")))?;
+                    name = Some(v);
+                }
+                other => {
+                    return Err(err(format!(
+                        "set_from: unknown field `{other}` (user, name)"
+                    )));
+                }
+            }
+        }
+        c.send(Command::SetFrom { user, name });
+        Ok(())
+    })?;
+    method(
+        lua,
+        &methods,
+        calls,
+        "reject",
+        |_, c, (code, reason): (u16, Option<String>)| {
             let (code, reason) = validate::reject(code, reason).map_err(err)?;
             c.send(Command::Reject { code, reason });
             Ok(())
-        });
-        methods.add_method("hangup", |_, c, ()| {
-            c.send(Command::Hangup);
-            Ok(())
-        });
-        methods.add_method("challenge", |_, c, ()| {
-            c.send(Command::Challenge);
-            Ok(())
-        });
-        methods.add_meta_method(MetaMethod::ToString, |_, c, ()| {
-            Ok(format!("call {}", c.view.call_id))
-        });
-    }
+        },
+    )?;
+    method(lua, &methods, calls, "hangup", |_, c, ()| {
+        c.send(Command::Hangup);
+        Ok(())
+    })?;
+    method(lua, &methods, calls, "challenge", |_, c, ()| {
+        c.send(Command::Challenge);
+        Ok(())
+    })?;
+    Ok(methods)
+}
+
+/// `vars(call)`, which makes `call.vars` (called by the call object's
+/// `__index`).
+pub(crate) fn vars_function(
+    lua: &mlua::Lua,
+    calls: &Arc<CallTable>,
+) -> mlua::Result<mlua::Function> {
+    let calls = calls.clone();
+    lua.create_function(move |_, object: Value| {
+        let c = resolve(&calls, &object, "vars")?;
+        Ok(Vars {
+            link: c.link.clone(),
+            map: c.vars().clone(),
+        })
+    })
 }
 
 /// Reads `call:dial(targets, opts)`: targets are a URI, a list of URIs or

@@ -192,8 +192,8 @@ impl LuaEngine {
 impl CallHandler for LuaEngine {
     fn start(&self, view: CallView, link: CallLink) -> Result<(String, ScriptRun), HandlerError> {
         let version = self.live.load_full();
-        let run = version.start(view, link)?;
-        Ok((version.label().to_string(), run))
+        let label = version.label().to_string();
+        Ok((label, version.start(view, link)?))
     }
 
     fn version(&self) -> String {

@@ -94,14 +94,17 @@ fn trim_traceback(m: &str) -> String {
         .to_string()
 }
 
-/// `file.lua:12: message` → (file, 12, message).
+/// `file.lua:12: message` → (file, 12, message). An error that crossed a
+/// `coroutine.wrap` carries the outer line first (`a.lua:9: a.lua:3: m`):
+/// the innermost one is where it was raised.
 fn split_location(s: &str) -> Option<(String, u32, String)> {
     let (file, line, end) = find_location(s)?;
     let start = s.find(&format!("{file}:{line}:"))?;
     if start != 0 {
         return None;
     }
-    Some((file, line, s[end..].trim_start().to_string()))
+    let rest = s[end..].trim_start();
+    Some(split_location(rest).unwrap_or((file, line, rest.to_string())))
 }
 
 /// The first `NAME.lua:LINE:` in `s`: (name, line, index after it).
@@ -142,5 +145,9 @@ mod tests {
             find_location("stack traceback:\n\t[C]: in ?\n\tlib/x.lua:3: in function 'f'").unwrap();
         assert_eq!((file.as_str(), line), ("lib/x.lua", 3));
         assert_eq!(split_location("no location"), None);
+        assert_eq!(
+            split_location("pbx.lua:9: lib/x.lua:3: boom"),
+            Some(("lib/x.lua".into(), 3, "boom".into()))
+        );
     }
 }

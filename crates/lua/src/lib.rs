@@ -10,6 +10,7 @@
 
 mod budget;
 mod call;
+mod call_object;
 mod convert;
 mod engine;
 mod error;

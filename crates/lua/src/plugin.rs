@@ -4,6 +4,7 @@
 //! can live in Wasm and the glue in Lua.
 
 use crate::call::{LuaCall, dial_request};
+use crate::call_object::CallTable;
 use crate::convert::{from_lua_value, to_lua_value};
 use api::validate;
 use api::{Command, Decision, DialRequest, Host, RouteAnswer, Router, RouterError};
@@ -38,9 +39,12 @@ pub(crate) fn handle(host: &Arc<dyn Host>, name: String) -> mlua::Result<PluginH
 impl UserData for PluginHandle {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_method("route", |lua, p, call: AnyUserData| {
-            let call = call
-                .borrow::<LuaCall>()
-                .map_err(|_| err("plugin:route(call): the argument must be the call"))?;
+            let call = lua
+                .app_data_ref::<Arc<CallTable>>()
+                .and_then(|calls| calls.get(&call))
+                .ok_or_else(|| {
+                    err("plugin:route(call): the argument must be the call of a running script")
+                })?;
             if !call.count_route() {
                 return Err(err(format!(
                     "plugin:route: at most {} plugin routes per call",

@@ -101,11 +101,16 @@ impl Waits {
     /// Errs unless the code asking to wait runs in the hook's own
     /// coroutine: one the script created cannot be resumed by the engine.
     pub(crate) fn check(&self, lua: &Lua, what: &str) -> mlua::Result<()> {
-        let current = lua.current_thread().to_pointer() as usize;
-        if current != self.running.load(Ordering::Relaxed) {
-            return Err(mlua::Error::RuntimeError(format!(
+        self.check_thread(lua.current_thread().to_pointer() as usize, what)
+            .map_err(mlua::Error::RuntimeError)
+    }
+
+    /// [`Waits::check`] for the coroutine at `thread` (its `lua_State`).
+    pub(crate) fn check_thread(&self, thread: usize, what: &str) -> Result<(), String> {
+        if thread != self.running.load(Ordering::Relaxed) {
+            return Err(format!(
                 "{what} waits for its result, which works in the hook itself, not in a coroutine the script created"
-            )));
+            ));
         }
         Ok(())
     }
@@ -157,18 +162,27 @@ impl Runner {
     /// the message); a coroutine that yields by itself is an error too.
     pub(crate) async fn run(&self, func: &Function, args: impl IntoLuaMulti) -> mlua::Result<()> {
         let thread = self.thread(func)?;
-        let mut wait = self.resume(&thread, args)?;
+        // The coroutine's `lua_State`, which `Waits::check` compares with.
+        let id = thread.to_pointer() as usize;
+        let mut wait = self.resume(&thread, id, args)?;
         while let Some(w) = wait {
             wait = match w.outcome(&self.host).await {
                 // As a tuple: pushed straight onto the stack.
                 Outcome::Dial(r) => {
-                    let reason = lifted(&self.lua, || self.lua.create_string(&r.reason))?;
+                    // The usual phrase for the code comes from a table the
+                    // wrapper holds (nil here): no string made per call.
+                    let reason = if r.reason == api::command::reason_phrase(r.code) {
+                        None
+                    } else {
+                        Some(lifted(&self.lua, || self.lua.create_string(&r.reason))?)
+                    };
                     self.resume(
                         &thread,
+                        id,
                         (r.answered, r.code, reason, r.duration.as_secs_f64()),
                     )?
                 }
-                Outcome::Http(h) => self.resume(&thread, h)?,
+                Outcome::Http(h) => self.resume(&thread, id, h)?,
             };
         }
         self.recycle(thread);
@@ -202,13 +216,16 @@ impl Runner {
 
     /// One resume: `None` when the coroutine finished, its wait when it
     /// yielded for one.
-    fn resume(&self, thread: &Thread, args: impl IntoLuaMulti) -> mlua::Result<Option<Wait>> {
+    fn resume(
+        &self,
+        thread: &Thread,
+        id: usize,
+        args: impl IntoLuaMulti,
+    ) -> mlua::Result<Option<Wait>> {
         // The slot is the state's: it is filled and emptied under the run
         // lock, within one resume.
         let (yielded, wait, status) = self.budget.run(|| {
-            self.waits
-                .running
-                .store(thread.to_pointer() as usize, Ordering::Relaxed);
+            self.waits.running.store(id, Ordering::Relaxed);
             let out = thread.resume::<Value>(args);
             self.waits.running.store(0, Ordering::Relaxed);
             (out, self.waits.take(), thread.status())

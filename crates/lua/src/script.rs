@@ -3,6 +3,7 @@
 
 use crate::budget::{Limits, lifted};
 use crate::call::LuaCall;
+use crate::call_object::{CallObject, CallTable};
 use crate::error::{LoadError, script_error};
 use crate::register::{LuaRegister, read_attrs};
 use crate::run::{Runner, Waits};
@@ -22,6 +23,8 @@ struct State {
     on_invite: Function,
     /// The optional `on_register(reg)` hook.
     on_register: Option<Function>,
+    /// The calls whose scripts run on this state, by call object.
+    objects: Arc<CallTable>,
     calls: AtomicUsize,
 }
 
@@ -31,7 +34,6 @@ pub struct ScriptVersion {
     number: u64,
     hash: u64,
     states: Vec<State>,
-    calls: AtomicUsize,
 }
 
 impl std::fmt::Debug for ScriptVersion {
@@ -105,7 +107,6 @@ impl ScriptVersion {
             number,
             hash: dir_hash(&dir),
             states,
-            calls: AtomicUsize::new(0),
         })
     }
 
@@ -124,9 +125,14 @@ impl ScriptVersion {
         self.hash
     }
 
-    /// Calls running on this version now.
+    /// Calls running on this version now. Counted per state, by the
+    /// thread that runs them: one counter for the whole version was a
+    /// cache line both cores wrote on every call.
     pub fn calls(&self) -> usize {
-        self.calls.load(Ordering::Relaxed)
+        self.states
+            .iter()
+            .map(|s| s.calls.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Prepares `on_invite` for a new call as a coroutine on the state of
@@ -135,29 +141,27 @@ impl ScriptVersion {
     /// keeps this version alive until the script is done, so a reload never
     /// changes the code under a live call.
     pub fn start(
-        self: &Arc<Self>,
+        self: Arc<Self>,
         view: CallView,
         link: CallLink,
     ) -> Result<ScriptRun, HandlerError> {
         if self.states.is_empty() {
             return Err(HandlerError::Start("no Lua state".into()));
         }
-        let call = LuaCall::new(view, link.clone(), self.label.clone());
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        let version = self.clone();
+        let call = Arc::new(LuaCall::new(view, link.clone(), self.label.clone()));
+        let version = self;
         Ok(Box::pin(async move {
             // Chosen where the call runs (see `thread_slot`).
             let state = &version.states[thread_slot() % version.states.len()];
             state.calls.fetch_add(1, Ordering::Relaxed);
             let lua = state.runner.lua();
-            let result = match lifted(lua, || lua.create_userdata(call)) {
-                Ok(call) => {
-                    let result = state.runner.run(&state.on_invite, &call).await;
-                    // What the call holds (its view, its link) goes now,
-                    // not whenever the collector gets to the userdata
-                    // (`take` leaves it destructed, with no Lua call as
-                    // `destroy` makes to its `__gc`).
-                    drop(call.take::<LuaCall>());
+            let result = match lifted(lua, || lua.create_userdata(CallObject)) {
+                Ok(object) => {
+                    let key = state.objects.insert(&object, call);
+                    let result = state.runner.run(&state.on_invite, &object).await;
+                    // What the call holds (its view, its link) goes now;
+                    // an object the script kept is a call object no more.
+                    state.objects.remove(lua, key);
                     result
                 }
                 Err(e) => Err(e),
@@ -181,7 +185,6 @@ impl ScriptVersion {
             }
             link.send(Command::Done(done));
             state.calls.fetch_sub(1, Ordering::Relaxed);
-            version.calls.fetch_sub(1, Ordering::Relaxed);
         }))
     }
 }
@@ -246,9 +249,10 @@ fn load_state(
 ) -> Result<State, LoadError> {
     let lua_err = |e: mlua::Error| LoadError::from_lua(&e, name);
     let waits = Arc::new(Waits::default());
+    let objects = Arc::new(CallTable::new(waits.clone()));
     let (lua, env, budget) = crate::sandbox::new_state(dir, limits, |lua, t| {
         crate::host::install(lua, t, host.clone())?;
-        crate::waiting::install(lua, t, &waits, host)
+        crate::waiting::install(lua, t, &objects, host)
     })
     .map_err(lua_err)?;
     let chunk = lua
@@ -286,6 +290,7 @@ fn load_state(
         runner: Runner::new(lua, budget, waits, host.clone()),
         on_invite,
         on_register,
+        objects,
         calls: AtomicUsize::new(0),
     })
 }

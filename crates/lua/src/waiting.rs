@@ -4,73 +4,62 @@
 //! the Lua function yields, and it builds the result table from the plain
 //! values it is resumed with.
 
-use crate::call::{LuaCall, dial_request};
+use crate::call::dial_request;
+use crate::call_object::{self, CallTable};
 use crate::plugin::{Apply, read_answer};
-use crate::run::{Wait, Waits, wait_token};
+use crate::run::{Wait, wait_token};
 use api::{Command, Host};
 use mlua::{Function, Lua, Table, Value};
 use std::sync::Arc;
 
-/// Registry key of the call's methods written in Lua (`dial`, `apply`).
-pub(crate) const CALL_METHODS: &str = "tandem.call.methods";
-
-/// The Lua side. `call_methods` is the fallback `__index` of the call
-/// userdata (after its Rust fields and methods); an unknown field is an
-/// error at the script's line, as for the Rust ones.
+/// The Lua side: the call's methods that wait (`dial`, `apply`) added to
+/// its other methods, and `tandem.http`. `dial_uri` (a C function, see
+/// `call_object`) starts a dial to a single URI string and says so;
+/// any other dial goes through `dial_start`.
 const WRAPPERS: &str = r#"
-local yield, WAIT, dial_start, apply_start, http_start, error, tostring, setmetatable = ...
-local call_methods = setmetatable({
-  dial = function(call, targets, opts)
-    dial_start(call, targets, opts)
+local yield, WAIT, methods, dial_uri, dial_start, apply_start, http_start, phrases = ...
+methods.dial = function(call, targets, opts)
+  if not dial_uri(call, targets, opts) then dial_start(call, targets, opts) end
+  local answered, code, reason, duration = yield(WAIT)
+  return { answered = answered, code = code, reason = reason or phrases[code] or "", duration = duration }
+end
+methods.apply = function(call, answer)
+  if apply_start(call, answer) then
     local answered, code, reason, duration = yield(WAIT)
-    return { answered = answered, code = code, reason = reason, duration = duration }
-  end,
-  apply = function(call, answer)
-    if apply_start(call, answer) then
-      local answered, code, reason, duration = yield(WAIT)
-      return { answered = answered, code = code, reason = reason, duration = duration }
-    end
-  end,
-}, {
-  __index = function(_, key)
-    error("attempt to get an unknown field '" .. tostring(key) .. "'", 3)
-  end,
-})
+    return { answered = answered, code = code, reason = reason or phrases[code] or "", duration = duration }
+  end
+end
 local function http(request)
   http_start(request)
   return yield(WAIT)
 end
-return call_methods, http
+return http
 "#;
 
 fn err(e: impl std::fmt::Display) -> mlua::Error {
     mlua::Error::RuntimeError(e.to_string())
 }
 
-/// The call behind a wrapper's first argument.
-fn the_call(call: &Value, what: &str) -> mlua::Result<mlua::UserDataRef<LuaCall>> {
-    let wrong = || {
-        err(format!(
-            "{what}: use it as a method of the call (call:{what}(…))"
-        ))
-    };
-    match call {
-        Value::UserData(ud) => ud.borrow::<LuaCall>().map_err(|_| wrong()),
-        _ => Err(wrong()),
-    }
-}
-
-/// Installs `tandem.http` and the call's Lua methods in `lua`.
+/// Installs `tandem.http` and the call object (its methods, fields and
+/// `__index`) in `lua`; the state's calls are in `calls`.
 pub(crate) fn install(
     lua: &Lua,
     tandem: &Table,
-    waits: &Arc<Waits>,
+    calls: &Arc<CallTable>,
     host: &Arc<dyn Host>,
 ) -> mlua::Result<()> {
+    let waits = calls.waits();
+    let raw = call_object::install(lua, calls.clone())?;
+    let methods = crate::call::methods(lua, calls)?;
+    methods.raw_set("header", raw.header)?;
+    methods.raw_set("set_header", raw.set_header)?;
+    methods.raw_set("add_header", raw.add_header)?;
+    methods.raw_set("remove_header", raw.remove_header)?;
     let w = waits.clone();
+    let c = calls.clone();
     let dial_start = lua.create_function(
         move |lua, (call, targets, opts): (Value, Value, Option<Table>)| {
-            let c = the_call(&call, "dial")?;
+            let c = crate::call::resolve(&c, &call, "dial")?;
             let request = dial_request(targets, opts).map_err(err)?;
             w.check(lua, "call:dial")?;
             w.put(Wait::Dial {
@@ -81,8 +70,9 @@ pub(crate) fn install(
         },
     )?;
     let w = waits.clone();
+    let c = calls.clone();
     let apply_start = lua.create_function(move |lua, (call, answer): (Value, Table)| {
-        let c = the_call(&call, "apply")?;
+        let c = crate::call::resolve(&c, &call, "apply")?;
         let (edits, apply) = read_answer(&c, &answer).map_err(err)?;
         if matches!(apply, Apply::Dial(..)) {
             w.check(lua, "call:apply")?;
@@ -120,21 +110,30 @@ pub(crate) fn install(
     })?;
     let globals = lua.globals();
     let yield_fn: Function = globals.get::<Table>("coroutine")?.get("yield")?;
-    let (call_methods, http): (Table, Function) = lua
+    // The usual reason phrases, made once: a dial whose reason is the
+    // usual one for its code is resumed with nil instead (`run.rs`).
+    let phrases = lua.create_table()?;
+    for code in 100..700 {
+        let phrase = api::command::reason_phrase(code);
+        if !phrase.is_empty() {
+            phrases.raw_set(code, phrase)?;
+        }
+    }
+    let http: Function = lua
         .load(WRAPPERS)
         .set_name("=tandem")
         .set_mode(mlua::chunk::ChunkMode::Text)
         .call((
             yield_fn,
             wait_token(),
+            methods.clone(),
+            raw.dial_uri,
             dial_start,
             apply_start,
             http_start,
-            globals.get::<Value>("error")?,
-            globals.get::<Value>("tostring")?,
-            globals.get::<Value>("setmetatable")?,
+            phrases,
         ))?;
-    lua.set_named_registry_value(CALL_METHODS, call_methods)?;
+    call_object::install_index(lua, methods, crate::call::vars_function(lua, calls)?)?;
     tandem.set("http", http)?;
     Ok(())
 }

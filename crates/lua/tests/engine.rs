@@ -522,3 +522,136 @@ async fn the_watcher_reloads_on_rename_on_save() {
     let t = simulate(&engine, view(), &[]).await;
     assert_eq!(t.result, "rejected 402 Payment Required");
 }
+
+#[tokio::test]
+async fn the_call_object_checks_how_it_is_used() {
+    let (_d, engine) = engine_for(
+        r#"
+        local kept
+        function on_invite(call)
+          local u = call.user
+          if u == "keep" then kept = call; return call:reject(486) end
+          if u == "old" then
+            call:set_header("X-Kept", tostring(kept))
+            return kept:header("Subject")
+          end
+          if u == "dot" then return call.header("Subject") end
+          if u == "set" then call.user = "x" end
+          if u == "index" then return call[1] end
+          if u == "name" then return call:header(42) end
+          if u == "edit" then return call:set_header("Call-ID", "x") end
+          if u == "fields" then
+            assert(call.call_id ~= "" and call.from ~= "" and call.to ~= "")
+            assert(call.from_name ~= nil and call.listener ~= nil and call.auth_user == nil)
+            assert(call.version == "plan.lua@v1")
+            assert(tostring(call) == "call " .. call.call_id)
+            assert(getmetatable(call) == false)
+            local ok, e = pcall(call.header, {}, "Subject")
+            assert(not ok and e:find("call:header", 1, true), e)
+            call:add_header("X-Both", "1")
+            call:remove_header("X-Both")
+            return call:dial("sip:ok@127.0.0.1")
+          end
+        end
+        "#,
+    );
+    let at = |user: &str| CallView::simulated("alice", user);
+    let t = simulate(&engine, at("keep"), &[]).await;
+    assert_eq!(t.result, "rejected 486 Busy Here", "{t:?}");
+    // The object of an ended call is an error, not its old data.
+    let t = simulate(&engine, at("old"), &[]).await;
+    assert_eq!(t.lines[0], "set_header X-Kept: call (ended)", "{t:?}");
+    assert!(t.failed && t.result.contains("plan.lua@v1:8:"), "{t:?}");
+    assert!(t.result.contains("call of a running script"), "{t:?}");
+    let cases = [
+        ("dot", 10, "call:header(…)"),
+        ("set", 11, "attempt to set field 'user' of the call"),
+        ("index", 12, "unknown field of the call (a number key)"),
+        ("name", 13, "the name must be a string"),
+        ("edit", 14, "call:set_header"),
+    ];
+    for (user, line, message) in cases {
+        let t = simulate(&engine, at(user), &[]).await;
+        assert!(t.failed, "{user}: {t:?}");
+        assert!(t.result.contains(message), "{user}: {t:?}");
+        assert!(
+            t.result.contains(&format!("plan.lua@v1:{line}:")),
+            "{user}: {t:?}"
+        );
+    }
+    let t = simulate(&engine, at("fields"), &[]).await;
+    assert!(!t.failed, "{t:?}");
+    assert_eq!(t.result, "answered by sip:ok@127.0.0.1", "{t:?}");
+}
+
+#[tokio::test]
+async fn a_memory_error_while_reading_the_call_ends_only_that_run() {
+    // 13 MiB held (under the hook's soft limit of 14 MiB, so the hook
+    // lets it be), then the call object must make a 3 MiB string: past
+    // the hard limit of 16 MiB, a memory error raised from inside the C
+    // function. Memory errors end the run even under pcall.
+    let (_d, engine) = engine_for(
+        r#"
+        function on_invite(call)
+          if call.user == "full" then
+            local t = {}
+            for i = 1, 13 do t[i] = string.rep("y", 1024 * 1024 - 64) .. i end
+            call:set_header("X-Step", "before")
+            local ok = pcall(call.header, call, "X-Big")
+            call:set_header("X-Step", "after")
+          end
+          call:dial("sip:ok@127.0.0.1")
+        end
+        "#,
+    );
+    let mut full = CallView::simulated("alice", "full");
+    full.headers.push("X-Big", &"z".repeat(3 * 1024 * 1024));
+    let t = simulate(&engine, full, &[]).await;
+    assert!(t.failed, "{t:?}");
+    assert!(t.result.contains("not enough memory"), "{t:?}");
+    assert_eq!(t.lines[0], "set_header X-Step: before", "{t:?}");
+    assert!(!t.lines.iter().any(|l| l.contains("after")), "{t:?}");
+    for _ in 0..3 {
+        let t = simulate(&engine, view(), &[]).await;
+        assert_eq!(t.result, "answered by sip:ok@127.0.0.1", "{t:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_dial_result_carries_its_reason_phrase() {
+    // The usual phrase for a code comes from the engine's table, any
+    // other from the far end as it was.
+    let (_d, engine) = engine_for(
+        r#"
+        function on_invite(call)
+          local a = call:dial("sip:a@127.0.0.1")
+          local b = call:dial("sip:b@127.0.0.1")
+          local c = call:dial("sip:c@127.0.0.1")
+          call:set_header("X-Reasons", a.reason .. "|" .. b.reason .. "|" .. c.reason .. "|" .. c.code)
+        end
+        "#,
+    );
+    let (link, mut rx) = CallLink::pair();
+    engine.spawn(view(), link).unwrap();
+    let mut answers = vec![
+        api::DialResult::failed(486, "Busy Here"),
+        api::DialResult::failed(486, "Gone Fishing"),
+        api::DialResult::failed(599, ""),
+    ]
+    .into_iter();
+    let mut header = None;
+    while let Some(cmd) = rx.recv().await {
+        match cmd {
+            api::Command::Dial { reply, .. } => {
+                let _ = reply.send(answers.next().unwrap());
+            }
+            api::Command::SetHeader { value, .. } => header = Some(value),
+            api::Command::Done(r) => {
+                assert!(r.is_ok(), "{r:?}");
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(header.as_deref(), Some("Busy Here|Gone Fishing||599"));
+}
