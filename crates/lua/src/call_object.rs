@@ -562,3 +562,19 @@ unsafe extern "C-unwind" fn call_dial_uri(state: *mut lua_State) -> c_int {
         finish_at(state, outcome, 2)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_is_cut_at_a_character_boundary() {
+        let short = Message::new(format_args!("call:{}: {}", "header", "no"));
+        assert_eq!(&short.buf[..short.len], b"call:header: no");
+        // 319 ASCII bytes, then a two-byte character that does not fit.
+        let long = format!("{}é and more", "x".repeat(319));
+        let m = Message::new(format_args!("{long}"));
+        assert_eq!(m.len, 319);
+        assert!(std::str::from_utf8(&m.buf[..m.len]).is_ok());
+    }
+}
