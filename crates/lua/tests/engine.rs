@@ -317,6 +317,15 @@ async fn runaway_loop_in_an_own_coroutine_is_stopped() {
     assert!(t.result.contains("instruction budget exceeded"), "{t:?}");
 }
 
+/// A call after a failed one still runs: the state recovered (for a plan
+/// that dials `sip:ok@127.0.0.1`).
+async fn the_state_still_answers(engine: &LuaEngine) {
+    for _ in 0..3 {
+        let t = simulate(engine, view(), &[]).await;
+        assert_eq!(t.result, "answered by sip:ok@127.0.0.1", "{t:?}");
+    }
+}
+
 #[tokio::test]
 async fn memory_bomb_is_stopped_and_the_state_recovers() {
     let (_d, engine) = engine_for(
@@ -334,10 +343,7 @@ async fn memory_bomb_is_stopped_and_the_state_recovers() {
     let t = simulate(&engine, CallView::simulated("alice", "bomb"), &[]).await;
     assert!(t.failed);
     assert!(t.result.contains("memory limit exceeded"), "{t:?}");
-    for _ in 0..3 {
-        let t = simulate(&engine, view(), &[]).await;
-        assert_eq!(t.result, "answered by sip:ok@127.0.0.1", "{t:?}");
-    }
+    the_state_still_answers(&engine).await;
 }
 
 #[tokio::test]
@@ -611,10 +617,7 @@ async fn a_memory_error_while_reading_the_call_ends_only_that_run() {
     assert!(t.result.contains("not enough memory"), "{t:?}");
     assert_eq!(t.lines[0], "set_header X-Step: before", "{t:?}");
     assert!(!t.lines.iter().any(|l| l.contains("after")), "{t:?}");
-    for _ in 0..3 {
-        let t = simulate(&engine, view(), &[]).await;
-        assert_eq!(t.result, "answered by sip:ok@127.0.0.1", "{t:?}");
-    }
+    the_state_still_answers(&engine).await;
 }
 
 #[tokio::test]
