@@ -334,7 +334,8 @@ pub(crate) fn dial_request(targets: Value, opts: Option<Table>) -> Result<DialRe
     Ok(req)
 }
 
-fn target_uri(uri: String) -> Result<DialTarget, String> {
+/// A dial target from a URI (checked as `validate::dial_target` does).
+pub(crate) fn target_uri(uri: String) -> Result<DialTarget, String> {
     validate::dial_target(&uri).map_err(|e| e.to_string())?;
     Ok(DialTarget {
         uri,

@@ -35,7 +35,7 @@
 
 use crate::call::LuaCall;
 use crate::run::{Wait, Waits};
-use api::{Command, DialRequest, DialTarget, validate};
+use api::{Command, DialRequest, validate};
 use mlua::ffi::{self, lua_State};
 use mlua::{AnyUserData, Function, LightUserData, Lua, Table, UserData, UserDataFields, Value};
 use std::collections::HashMap;
@@ -204,16 +204,19 @@ pub(crate) fn install(lua: &Lua, table: Arc<CallTable>) -> mlua::Result<RawMetho
     })
 }
 
-/// Makes the call objects' `__index` for `lua`: `methods` first, then the
+/// Makes the call objects' `__index` for `lua`, whose calls are in
+/// `table` (the one given to [`install`]): `methods` first, then the
 /// fields; `vars(call)` makes `call.vars`.
-pub(crate) fn install_index(lua: &Lua, methods: Table, vars: Function) -> mlua::Result<()> {
-    let table = lua
-        .app_data_ref::<Arc<CallTable>>()
-        .map(|t| Arc::as_ptr(&t) as *mut c_void)
-        .ok_or_else(|| mlua::Error::RuntimeError("no call table in this state".into()))?;
+pub(crate) fn install_index(
+    lua: &Lua,
+    table: &Arc<CallTable>,
+    methods: Table,
+    vars: Function,
+) -> mlua::Result<()> {
+    let table = LightUserData(Arc::as_ptr(table) as *mut c_void);
     // SAFETY: as in `install`, over three upvalues.
     let index = unsafe {
-        lua.exec_raw::<Function>((LightUserData(table), methods, vars), |state| {
+        lua.exec_raw::<Function>((table, methods, vars), |state| {
             ffi::lua_pushcclosure(state, call_index, 3)
         })
     }?;
@@ -394,7 +397,13 @@ unsafe extern "C-unwind" fn call_index(state: *mut lua_State) -> c_int {
                     type_name(state, 2)
                 )));
             };
-            let call = the_call(state, key)?;
+            // Only call objects have this `__index`: no call means its
+            // script has ended.
+            let call = the_call(state, key).map_err(|_| {
+                Message::new(format_args!(
+                    "call.{key}: this call object's script has ended (it is valid only while its script runs)"
+                ))
+            })?;
             let view = call.view();
             match key {
                 "user" => push_optional(state, Some(&view.user)),
@@ -539,16 +548,14 @@ unsafe extern "C-unwind" fn call_dial_uri(state: *mut lua_State) -> c_int {
             let uri = string_arg(state, 2).ok_or_else(|| {
                 Message::new(format_args!("dial: the target must be a URI string"))
             })?;
-            validate::dial_target(uri).map_err(|e| Message::new(format_args!("{e}")))?;
+            let target = crate::call::target_uri(uri.to_string())
+                .map_err(|e| Message::new(format_args!("{e}")))?;
             let waits = &table(state).waits;
             waits
                 .check_thread(state as usize, "call:dial")
                 .map_err(|e| Message::new(format_args!("{e}")))?;
             let request = DialRequest {
-                targets: vec![DialTarget {
-                    uri: uri.to_string(),
-                    headers: Vec::new(),
-                }],
+                targets: vec![target],
                 ..DialRequest::default()
             };
             waits.put(Wait::Dial {

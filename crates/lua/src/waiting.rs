@@ -133,7 +133,7 @@ pub(crate) fn install(
             http_start,
             phrases,
         ))?;
-    call_object::install_index(lua, methods, crate::call::vars_function(lua, calls)?)?;
+    call_object::install_index(lua, calls, methods, crate::call::vars_function(lua, calls)?)?;
     tandem.set("http", http)?;
     Ok(())
 }

@@ -546,6 +546,7 @@ async fn the_call_object_checks_how_it_is_used() {
           if u == "index" then return call[1] end
           if u == "name" then return call:header(42) end
           if u == "edit" then return call:set_header("Call-ID", "x") end
+          if u == "oldfield" then return kept.user end
           if u == "fields" then
             assert(call.call_id ~= "" and call.from ~= "" and call.to ~= "")
             assert(call.from_name ~= nil and call.listener ~= nil and call.auth_user == nil)
@@ -575,6 +576,11 @@ async fn the_call_object_checks_how_it_is_used() {
         ("index", 12, "unknown field of the call (a number key)"),
         ("name", 13, "the name must be a string"),
         ("edit", 14, "call:set_header"),
+        (
+            "oldfield",
+            15,
+            "call.user: this call object's script has ended",
+        ),
     ];
     for (user, line, message) in cases {
         let t = simulate(&engine, at(user), &[]).await;
