@@ -15,7 +15,7 @@ fn err(e: impl std::fmt::Display) -> mlua::Error {
 
 /// What a dial plan's `call` object stands for: the caller's INVITE, the
 /// link to the call, and the script's copy of the call's variables. The
-/// object scripts hold is `call_object::CallObject`.
+/// object scripts hold is a `call_object::CallKey`.
 pub(crate) struct LuaCall {
     view: CallView,
     link: CallLink,
@@ -162,11 +162,7 @@ impl UserData for Vars {
 /// The call behind `object` (a method's first argument), or an error that
 /// says how the method is used.
 pub(crate) fn resolve(calls: &CallTable, object: &Value, what: &str) -> mlua::Result<Arc<LuaCall>> {
-    match object {
-        Value::UserData(ud) => calls.get(ud),
-        _ => None,
-    }
-    .ok_or_else(|| {
+    calls.get(object).ok_or_else(|| {
         err(format!(
             "call:{what}: use it as a method of the call of a running script (call:{what}(…))"
         ))

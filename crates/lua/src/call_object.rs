@@ -9,11 +9,14 @@
 //! that, and a dial plan makes several such calls per call
 //! (BENCHMARKS.md, "Lua dial plans", session 10).
 //!
-//! The object is a zero-sized mlua userdata ([`CallObject`]) whose
-//! metatable holds our `__index`. The call behind it is found by the
-//! object's address in the state's [`CallTable`]; the entry goes when the
-//! call's script ends, so a script that kept an old call object gets an
-//! error, never freed memory.
+//! The object is a light userdata: a number (the call's slot in the
+//! state's [`CallTable`] and that slot's generation) that Lua shows as a
+//! `userdata`. Making one costs nothing (no allocation, nothing for the
+//! collector); light userdata share one metatable per state, whose
+//! `__index` is ours. A slot's generation moves on when its call's
+//! script ends, so a script that kept an old call object gets an error,
+//! never another call and never freed memory. Scripts cannot make light
+//! userdata of their own.
 //!
 //! Why it is sound:
 //! - A C function here runs only inside Lua, so while its thread holds
@@ -34,74 +37,59 @@
 #![allow(clippy::result_large_err)]
 
 use crate::call::LuaCall;
-use crate::run::{Wait, Waits};
+use crate::run::{Wait, Waits, wait_token};
 use api::{Command, DialRequest, validate};
 use mlua::ffi::{self, lua_State};
-use mlua::{AnyUserData, Function, LightUserData, Lua, Table, UserData, UserDataFields, Value};
-use std::collections::HashMap;
+use mlua::{Function, LightUserData, Lua, Table, Value};
 use std::ffi::{c_char, c_int, c_void};
-use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-/// Registry key of the state's `__index` C function of call objects.
-const INDEX_KEY: &str = "tandem.call.index";
+/// Bits of a call object that number its slot; the rest is the slot's
+/// generation.
+const SLOT_BITS: u32 = if usize::BITS == 64 { 24 } else { 12 };
+/// Mask of the slot bits.
+const SLOT_MASK: usize = (1 << SLOT_BITS) - 1;
+/// Generations a slot goes through before its numbers come round again.
+const GENERATIONS: usize = usize::MAX >> SLOT_BITS;
 
-/// The call object as mlua knows it: no data, only a metatable whose
-/// `__index` is [`call_index`]. The call's data is in the [`CallTable`].
-pub(crate) struct CallObject;
+/// A call object: the Lua value a script holds for its call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CallKey(usize);
 
-impl UserData for CallObject {
-    fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
-        fields.add_meta_field_with("__index", |lua| {
-            lua.named_registry_value::<Function>(INDEX_KEY)
-        });
-        fields.add_meta_field("__name", "call");
+impl CallKey {
+    /// The object as a Lua value.
+    pub(crate) fn object(self) -> Value {
+        Value::LightUserData(LightUserData(self.0 as *mut c_void))
     }
 
-    fn add_methods<M: mlua::UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_meta_function(
-            mlua::MetaMethod::NewIndex,
-            |_, (_, key, _): (Value, Value, Value)| -> mlua::Result<()> {
-                Err(mlua::Error::RuntimeError(format!(
-                    "attempt to set field '{}' of the call: its fields are read-only (use call.vars for variables)",
-                    key.to_string().unwrap_or_else(|_| key.type_name().to_string())
-                )))
-            },
-        );
-        methods.add_meta_function(mlua::MetaMethod::ToString, |lua, object: AnyUserData| {
-            let calls = lua.app_data_ref::<Arc<CallTable>>().map(|t| Arc::clone(&t));
-            Ok(match calls.and_then(|t| t.get(&object)) {
-                Some(call) => format!("call {}", call.view().call_id),
-                None => "call (ended)".to_string(),
-            })
-        });
-    }
-}
-
-/// Hashes an object's address (already unique: only spread its bits).
-#[derive(Default)]
-struct AddressHasher(u64);
-
-impl Hasher for AddressHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+    /// The key a Lua value stands for, if it is a light userdata (whether
+    /// a call is behind it is for the table to say).
+    fn of(value: &Value) -> Option<CallKey> {
+        match value {
+            Value::LightUserData(p) => Some(CallKey(p.0 as usize)),
+            _ => None,
         }
     }
-
-    fn write_usize(&mut self, n: usize) {
-        self.0 = (n as u64 >> 4).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
 }
 
-/// The calls of one Lua state whose scripts are running, by the address
-/// of their call object.
+/// One slot: the generation its current or next call object carries, and
+/// the call while its script runs.
+struct Slot {
+    generation: usize,
+    call: Option<Arc<LuaCall>>,
+}
+
+/// The slots of a table, and which of them are free.
+#[derive(Default)]
+struct Slots {
+    slots: Vec<Slot>,
+    free: Vec<usize>,
+}
+
+/// The calls of one Lua state whose scripts are running, each in a slot
+/// its call object names.
 pub(crate) struct CallTable {
-    calls: Mutex<HashMap<usize, Arc<LuaCall>, BuildHasherDefault<AddressHasher>>>,
+    slots: Mutex<Slots>,
     waits: Arc<Waits>,
 }
 
@@ -109,7 +97,7 @@ impl CallTable {
     /// An empty table whose dials leave their waits in `waits`.
     pub(crate) fn new(waits: Arc<Waits>) -> CallTable {
         CallTable {
-            calls: Mutex::new(HashMap::default()),
+            slots: Mutex::new(Slots::default()),
             waits,
         }
     }
@@ -119,53 +107,75 @@ impl CallTable {
         &self.waits
     }
 
-    // Lock order: the state's lock (mlua's, held while Lua runs, taken by
-    // `AnyUserData::to_pointer`) before this table's lock. So the address
-    // is read before the table is locked.
-
-    /// Makes `object` the call object of `call`; gives back its key for
-    /// [`CallTable::remove`].
-    pub(crate) fn insert(&self, object: &AnyUserData, call: Arc<LuaCall>) -> usize {
-        let address = object.to_pointer() as usize;
-        self.lock().insert(address, call);
-        address
+    /// A new call object for `call`, which [`CallTable::remove`] ends
+    /// (`None`: the state has as many calls as objects can number).
+    pub(crate) fn insert(&self, call: Arc<LuaCall>) -> Option<CallKey> {
+        let mut s = self.lock();
+        let index = match s.free.pop() {
+            Some(i) => i,
+            None if s.slots.len() < SLOT_MASK => {
+                s.slots.push(Slot {
+                    generation: 1,
+                    call: None,
+                });
+                s.slots.len() - 1
+            }
+            None => return None,
+        };
+        let slot = &mut s.slots[index];
+        slot.call = Some(call);
+        Some(CallKey(slot.generation << SLOT_BITS | index))
     }
 
-    /// Ends the call object at `address` (from [`CallTable::insert`]) as
-    /// one, in the state `lua` (its script ended), and drops the call.
-    pub(crate) fn remove(&self, lua: &Lua, address: usize) {
-        let mut removed = None;
-        // SAFETY: the closure only takes the entry out of the table (no
-        // Lua call, nothing that can raise). `exec_raw` holds the state's
-        // lock meanwhile: no C function of this module runs, so none
-        // holds a reference into the call (see the module header).
-        let locked = unsafe { lua.exec_raw::<()>((), |_| removed = self.lock().remove(&address)) };
-        match locked {
-            Ok(()) => drop(removed),
-            // Cannot happen short of the process running out of memory:
-            // then the entry goes without the state's lock, and the call
-            // is leaked rather than freed under a C function.
-            Err(_) => std::mem::forget(self.lock().remove(&address)),
+    /// Ends the call object `key` as one, in the state `lua` (its script
+    /// ended), and drops the call.
+    pub(crate) fn remove(&self, lua: &Lua, key: CallKey) {
+        // The state's lock is held meanwhile: no C function of this module
+        // runs, so none holds a reference into the call (see the module
+        // header). Only the slot changes here: nothing can raise.
+        let removed = lua.exec_raw_lua(|_| {
+            let mut s = self.lock();
+            let index = key.0 & SLOT_MASK;
+            let slot = s.slots.get_mut(index)?;
+            if slot.generation != key.0 >> SLOT_BITS {
+                return None;
+            }
+            // A new generation: the old object now names no call.
+            slot.generation = slot.generation % GENERATIONS + 1;
+            let call = slot.call.take();
+            s.free.push(index);
+            call
+        });
+        drop(removed);
+    }
+
+    /// The call behind `object` (a Lua value), while its script runs.
+    pub(crate) fn get(&self, object: &Value) -> Option<Arc<LuaCall>> {
+        let key = CallKey::of(object)?;
+        self.with(key, |c| c.clone())
+    }
+
+    /// The call at `key`, for a C function of this module: valid until
+    /// it returns (see the module header).
+    fn at(&self, key: CallKey) -> Option<*const LuaCall> {
+        self.with(key, Arc::as_ptr)
+    }
+
+    fn with<R>(&self, key: CallKey, f: impl FnOnce(&Arc<LuaCall>) -> R) -> Option<R> {
+        // The engine's wait token is a light userdata too: never a call.
+        if key.0 == wait_token().0 as usize {
+            return None;
         }
+        let s = self.lock();
+        let slot = s.slots.get(key.0 & SLOT_MASK)?;
+        if slot.generation != key.0 >> SLOT_BITS {
+            return None;
+        }
+        slot.call.as_ref().map(f)
     }
 
-    /// The call behind `object`, while its script runs.
-    pub(crate) fn get(&self, object: &AnyUserData) -> Option<Arc<LuaCall>> {
-        let address = object.to_pointer() as usize;
-        self.lock().get(&address).cloned()
-    }
-
-    /// The call at `address`, for a C function of this module: valid
-    /// until it returns (see the module header).
-    fn at(&self, address: usize) -> Option<*const LuaCall> {
-        self.lock().get(&address).map(Arc::as_ptr)
-    }
-
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<usize, Arc<LuaCall>, BuildHasherDefault<AddressHasher>>>
-    {
-        self.calls.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, Slots> {
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -179,8 +189,6 @@ pub(crate) struct RawMethods {
     pub(crate) add_header: Function,
     /// `call:remove_header(name)`.
     pub(crate) remove_header: Function,
-    /// Starts a dial to one URI string (the `call:dial` wrapper yields).
-    pub(crate) dial_uri: Function,
 }
 
 /// Makes the C functions for `lua`, whose calls are in `table` (kept in
@@ -200,27 +208,54 @@ pub(crate) fn install(lua: &Lua, table: Arc<CallTable>) -> mlua::Result<RawMetho
         set_header: closure(call_set_header)?,
         add_header: closure(call_add_header)?,
         remove_header: closure(call_remove_header)?,
-        dial_uri: closure(call_dial_uri)?,
     })
 }
 
-/// Makes the call objects' `__index` for `lua`, whose calls are in
-/// `table` (the one given to [`install`]): `methods` first, then the
-/// fields; `vars(call)` makes `call.vars`.
-pub(crate) fn install_index(
+/// Makes the call objects' metatable for `lua`, whose calls are in
+/// `table` (the one given to [`install`]). Its `__index` looks in
+/// `methods` first, then at the fields; `vars(call)` makes `call.vars`.
+/// Light userdata share one metatable per state, so this one is theirs.
+pub(crate) fn install_metatable(
     lua: &Lua,
     table: &Arc<CallTable>,
     methods: Table,
     vars: Function,
 ) -> mlua::Result<()> {
-    let table = LightUserData(Arc::as_ptr(table) as *mut c_void);
+    let pointer = LightUserData(Arc::as_ptr(table) as *mut c_void);
     // SAFETY: as in `install`, over three upvalues.
     let index = unsafe {
-        lua.exec_raw::<Function>((table, methods, vars), |state| {
+        lua.exec_raw::<Function>((pointer, methods, vars), |state| {
             ffi::lua_pushcclosure(state, call_index, 3)
         })
     }?;
-    lua.set_named_registry_value(INDEX_KEY, index)
+    let newindex = lua.create_function(|_, (_, key, _): (Value, Value, Value)| -> mlua::Result<()> {
+        Err(mlua::Error::RuntimeError(format!(
+            "attempt to set field '{}' of the call: its fields are read-only (use call.vars for variables)",
+            key.to_string().unwrap_or_else(|_| key.type_name().to_string())
+        )))
+    })?;
+    let calls = table.clone();
+    let tostring = lua.create_function(move |_, object: Value| {
+        Ok(match calls.get(&object) {
+            Some(call) => format!("call {}", call.view().call_id),
+            None => "call (ended)".to_string(),
+        })
+    })?;
+    let metatable = lua.create_table()?;
+    metatable.raw_set("__index", index)?;
+    metatable.raw_set("__newindex", newindex)?;
+    metatable.raw_set("__tostring", tostring)?;
+    metatable.raw_set("__name", "call")?;
+    metatable.raw_set("__metatable", false)?;
+    // SAFETY: sets the metatable of light userdata from the one argument;
+    // may raise only a memory error, which `exec_raw` catches.
+    unsafe {
+        lua.exec_raw::<()>(metatable, |state| {
+            ffi::lua_pushlightuserdata(state, std::ptr::null_mut());
+            ffi::lua_pushvalue(state, -2);
+            ffi::lua_setmetatable(state, -2);
+        })
+    }
 }
 
 /// An error message in a fixed buffer: no destructor, so it may be held
@@ -270,27 +305,19 @@ fn guarded(work: impl FnOnce() -> Outcome) -> Outcome {
     })
 }
 
-/// Finishes a C function: its result count, or raises its error.
+/// Finishes a C function: its result count, or raises its error with
+/// the script's line in front.
 ///
 /// # Safety
 /// `state` is the running state; nothing in the caller's frame has a
 /// destructor left to run.
 unsafe fn finish(state: *mut lua_State, outcome: Outcome) -> c_int {
-    // SAFETY: as above; level 1 is the script's line that called us.
-    unsafe { finish_at(state, outcome, 1) }
-}
-
-/// [`finish`], naming the line of the Lua function `level` calls up
-/// (2: the caller of a Lua wrapper that called us).
-///
-/// # Safety
-/// As for [`finish`].
-unsafe fn finish_at(state: *mut lua_State, outcome: Outcome, level: c_int) -> c_int {
     match outcome {
         Ok(n) => n,
+        // SAFETY: as above; level 1 is the script's line that called us.
         Err(m) => unsafe {
             // "file.lua:LINE: " of the script's line.
-            ffi::luaL_where(state, level);
+            ffi::luaL_where(state, 1);
             ffi::lua_pushlstring(state, m.buf.as_ptr() as *const c_char, m.len);
             ffi::lua_concat(state, 2);
             ffi::lua_error(state)
@@ -314,19 +341,12 @@ unsafe fn table<'a>(state: *mut lua_State) -> &'a CallTable {
 /// As for [`table`]; the reference is valid until the C function returns.
 unsafe fn the_call<'a>(state: *mut lua_State, what: &str) -> Result<&'a LuaCall, Message> {
     // SAFETY: reading the type and address of a stack value never raises.
-    let address = unsafe {
-        if ffi::lua_type(state, 1) != ffi::LUA_TUSERDATA {
-            0
-        } else {
-            ffi::lua_touserdata(state, 1) as usize
-        }
+    let key = unsafe {
+        (ffi::lua_type(state, 1) == ffi::LUA_TLIGHTUSERDATA)
+            .then(|| CallKey(ffi::lua_touserdata(state, 1) as usize))
     };
-    let call = if address == 0 {
-        None
-    } else {
-        // SAFETY: see `table`; the call stays in the table while we run.
-        unsafe { table(state).at(address).map(|c| &*c) }
-    };
+    // SAFETY: see `table`; the call stays in the table while we run.
+    let call = key.and_then(|k| unsafe { table(state).at(k).map(|c| &*c) });
     call.ok_or_else(|| {
         Message::new(format_args!(
             "call:{what}: use it as a method of the call of a running script (call:{what}(…))"
@@ -532,41 +552,114 @@ unsafe extern "C-unwind" fn call_remove_header(state: *mut lua_State) -> c_int {
     }
 }
 
-/// `dial_uri(call, targets, opts)`: for a single URI string and no
-/// options, starts the dial, leaves the wait for the run and returns
-/// true (the `call:dial` wrapper then yields); for anything else returns
-/// false, and the wrapper takes the general way.
-unsafe extern "C-unwind" fn call_dial_uri(state: *mut lua_State) -> c_int {
-    // SAFETY: see the module header.
+/// `call:dial(targets, opts)`: starts the dial and yields until its
+/// result comes. A single URI string without options is read here;
+/// anything else goes to upvalue 2 (`dial_start(call, targets, opts)`, a
+/// Rust function). [`dial_resumed`] makes the result table when the run
+/// resumes the coroutine with the dial's outcome.
+///
+/// A C function that yields costs no Lua instructions of its own: the
+/// wrapper in Lua this replaced was two calls and a dozen instructions,
+/// each counted by the budget's hook (BENCHMARKS.md, session 11).
+unsafe extern "C-unwind" fn call_dial(state: *mut lua_State) -> c_int {
+    // SAFETY: see the module header; `lua_call` and `lua_yieldk` run
+    // with nothing of ours left to drop in this frame.
     unsafe {
-        if ffi::lua_type(state, 2) != ffi::LUA_TSTRING || ffi::lua_isnoneornil(state, 3) == 0 {
-            ffi::lua_pushboolean(state, 0);
-            return 1;
+        if ffi::lua_isyieldable(state) == 0 {
+            let outcome = Err(Message::new(format_args!(
+                "call:dial waits for its result, which cannot happen here (in a metamethod, an iterator or a sort function)"
+            )));
+            return finish(state, outcome);
         }
-        let outcome = guarded(|| {
-            let call = the_call(state, "dial")?;
-            let uri = string_arg(state, 2).ok_or_else(|| {
-                Message::new(format_args!("dial: the target must be a URI string"))
-            })?;
-            let target = crate::call::target_uri(uri.to_string())
-                .map_err(|e| Message::new(format_args!("{e}")))?;
-            let waits = &table(state).waits;
-            waits
-                .check_thread(state as usize, "call:dial")
-                .map_err(|e| Message::new(format_args!("{e}")))?;
-            let request = DialRequest {
-                targets: vec![target],
-                ..DialRequest::default()
-            };
-            waits.put(Wait::Dial {
-                result: call.link().start_dial(request),
-                tell: None,
+        if ffi::lua_type(state, 2) == ffi::LUA_TSTRING && ffi::lua_isnoneornil(state, 3) != 0 {
+            let outcome = guarded(|| {
+                let call = the_call(state, "dial")?;
+                let uri = string_arg(state, 2).ok_or_else(|| {
+                    Message::new(format_args!("dial: the target must be a URI string"))
+                })?;
+                let target = crate::call::target_uri(uri.to_string())
+                    .map_err(|e| Message::new(format_args!("{e}")))?;
+                let waits = &table(state).waits;
+                waits
+                    .check_thread(state as usize, "call:dial")
+                    .map_err(|e| Message::new(format_args!("{e}")))?;
+                let request = DialRequest {
+                    targets: vec![target],
+                    ..DialRequest::default()
+                };
+                waits.put(Wait::Dial {
+                    result: call.link().start_dial(request),
+                    tell: None,
+                });
+                Ok(0)
             });
-            ffi::lua_pushboolean(state, 1);
-            Ok(1)
-        });
-        // Called by the `call:dial` wrapper: the script's line is above it.
-        finish_at(state, outcome, 2)
+            finish(state, outcome);
+        } else {
+            // Any other dial: the Rust function raises its own errors.
+            ffi::lua_settop(state, 3);
+            ffi::lua_pushvalue(state, ffi::lua_upvalueindex(2));
+            ffi::lua_insert(state, 1);
+            ffi::lua_call(state, 3, 0);
+        }
+        ffi::lua_settop(state, 0);
+        ffi::lua_pushlightuserdata(state, wait_token().0);
+        ffi::lua_yieldk(state, 1, 0, Some(dial_resumed))
+    }
+}
+
+/// Where `call:dial` goes on when resumed with `answered, code, reason,
+/// duration` (reason nil: the usual phrase for the code, from the table
+/// in upvalue 3): returns `{ answered, code, reason, duration }`.
+unsafe extern "C-unwind" fn dial_resumed(
+    state: *mut lua_State,
+    _status: c_int,
+    _ctx: ffi::lua_KContext,
+) -> c_int {
+    // SAFETY: the run resumes with exactly these four values; making the
+    // table may raise a memory error, with nothing in this frame to drop.
+    unsafe {
+        ffi::lua_settop(state, 4);
+        if ffi::lua_isnil(state, 3) != 0 {
+            if ffi::lua_rawgeti(
+                state,
+                ffi::lua_upvalueindex(3),
+                ffi::lua_tointeger(state, 2),
+            ) == ffi::LUA_TNIL
+            {
+                ffi::lua_pop(state, 1);
+                ffi::lua_pushstring(state, c"".as_ptr());
+            }
+            ffi::lua_replace(state, 3);
+        }
+        ffi::lua_createtable(state, 0, 4);
+        ffi::lua_pushvalue(state, 1);
+        ffi::lua_setfield(state, -2, c"answered".as_ptr());
+        ffi::lua_pushvalue(state, 2);
+        ffi::lua_setfield(state, -2, c"code".as_ptr());
+        ffi::lua_pushvalue(state, 3);
+        ffi::lua_setfield(state, -2, c"reason".as_ptr());
+        ffi::lua_pushvalue(state, 4);
+        ffi::lua_setfield(state, -2, c"duration".as_ptr());
+        1
+    }
+}
+
+/// `call:dial` as a Lua function of `lua`, whose calls are in `table`
+/// (the one given to [`install`]): `dial_start(call, targets, opts)`
+/// starts any dial that is not a single URI string; `phrases` maps codes
+/// to their usual reason phrases.
+pub(crate) fn dial_function(
+    lua: &Lua,
+    table: &Arc<CallTable>,
+    dial_start: Function,
+    phrases: Table,
+) -> mlua::Result<Function> {
+    let pointer = LightUserData(Arc::as_ptr(table) as *mut c_void);
+    // SAFETY: as in `install`, over three upvalues.
+    unsafe {
+        lua.exec_raw::<Function>((pointer, dial_start, phrases), |state| {
+            ffi::lua_pushcclosure(state, call_dial, 3)
+        })
     }
 }
 

@@ -12,6 +12,7 @@ mod budget;
 mod call;
 mod call_object;
 mod convert;
+mod coroutine;
 mod engine;
 mod error;
 mod host;

@@ -8,7 +8,7 @@ use crate::call_object::CallTable;
 use crate::convert::{from_lua_value, to_lua_value};
 use api::validate;
 use api::{Command, Decision, DialRequest, Host, RouteAnswer, Router, RouterError};
-use mlua::{AnyUserData, Lua, Table, UserData, UserDataMethods, Value};
+use mlua::{Lua, Table, UserData, UserDataMethods, Value};
 use std::sync::Arc;
 
 fn err(e: impl std::fmt::Display) -> mlua::Error {
@@ -38,7 +38,7 @@ pub(crate) fn handle(host: &Arc<dyn Host>, name: String) -> mlua::Result<PluginH
 
 impl UserData for PluginHandle {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_method("route", |lua, p, call: AnyUserData| {
+        methods.add_method("route", |lua, p, call: Value| {
             let call = lua
                 .app_data_ref::<Arc<CallTable>>()
                 .and_then(|calls| calls.get(&call))

@@ -13,9 +13,9 @@
 //! dial plan cost (BENCHMARKS.md, "Lua dial plans").
 
 use crate::budget::{Budget, lifted};
+use crate::coroutine::{Coroutine, Resumed};
 use api::{DialResult, Host, HttpResponse, PendingDial, Router};
-use mlua::thread::ThreadStatus;
-use mlua::{Function, IntoLuaMulti, LightUserData, Lua, Thread, Value};
+use mlua::{Function, IntoLuaMulti, LightUserData, Lua, Value};
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -135,7 +135,7 @@ pub(crate) struct Runner {
     waits: Arc<Waits>,
     host: Arc<dyn Host>,
     /// Finished coroutines, kept for the next runs.
-    pool: Mutex<Vec<Thread>>,
+    pool: Mutex<Vec<Coroutine>>,
 }
 
 impl Runner {
@@ -156,92 +156,87 @@ impl Runner {
         &self.lua
     }
 
-    /// Runs `func(args)` to its end: resumes it, awaits each wait it
+    /// Runs `func(arg)` to its end: resumes it, awaits each wait it
     /// yields for, resumes it with the outcome. Each resume gets a fresh
     /// instruction budget. An error ends the run (with file and line in
     /// the message); a coroutine that yields by itself is an error too.
-    pub(crate) async fn run(&self, func: &Function, args: impl IntoLuaMulti) -> mlua::Result<()> {
-        let thread = self.thread(func)?;
-        // The coroutine's `lua_State`, which `Waits::check` compares with.
-        let id = thread.to_pointer() as usize;
-        let mut wait = self.resume(&thread, id, args)?;
+    pub(crate) async fn run(&self, func: &Function, arg: Value) -> mlua::Result<()> {
+        let co = self.coroutine(func)?;
+        let mut wait = self.resume(&co, Some(func), &[arg])?;
         while let Some(w) = wait {
             wait = match w.outcome(&self.host).await {
-                // As a tuple: pushed straight onto the stack.
                 Outcome::Dial(r) => {
                     // The usual phrase for the code comes from a table the
                     // wrapper holds (nil here): no string made per call.
                     let reason = if r.reason == api::command::reason_phrase(r.code) {
-                        None
+                        Value::Nil
                     } else {
-                        Some(lifted(&self.lua, || self.lua.create_string(&r.reason))?)
+                        Value::String(lifted(&self.lua, || self.lua.create_string(&r.reason))?)
                     };
-                    self.resume(
-                        &thread,
-                        id,
-                        (r.answered, r.code, reason, r.duration.as_secs_f64()),
-                    )?
+                    let args = [
+                        Value::Boolean(r.answered),
+                        Value::Integer(r.code.into()),
+                        reason,
+                        Value::Number(r.duration.as_secs_f64()),
+                    ];
+                    self.resume(&co, None, &args)?
                 }
-                Outcome::Http(h) => self.resume(&thread, id, h)?,
+                Outcome::Http(h) => {
+                    let values = lifted(&self.lua, || h.into_lua_multi(&self.lua))?;
+                    let args: Vec<Value> = values.into_iter().collect();
+                    self.resume(&co, None, &args)?
+                }
             };
         }
-        self.recycle(thread);
+        self.recycle(co);
         Ok(())
     }
 
-    /// A coroutine running `func`, reused when one is free.
-    fn thread(&self, func: &Function) -> mlua::Result<Thread> {
+    /// A coroutine for a run, reused when one is free.
+    fn coroutine(&self, func: &Function) -> mlua::Result<Coroutine> {
         let free = self
             .pool
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .pop();
-        lifted(&self.lua, || match free {
-            Some(t) => {
-                t.reset(func.clone())?;
-                Ok(t)
-            }
-            None => self.lua.create_thread(func.clone()),
-        })
+        match free {
+            Some(co) => Ok(co),
+            None => lifted(&self.lua, || Coroutine::new(&self.lua, func)),
+        }
     }
 
     /// Keeps a finished coroutine for later (a failed or abandoned one is
     /// left to the collector: closing it could run script code).
-    fn recycle(&self, thread: Thread) {
+    fn recycle(&self, co: Coroutine) {
         let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
         if pool.len() < THREAD_POOL {
-            pool.push(thread);
+            pool.push(co);
         }
     }
 
-    /// One resume: `None` when the coroutine finished, its wait when it
+    /// One resume (`start`: the first, which puts the function on the
+    /// coroutine): `None` when the coroutine finished, its wait when it
     /// yielded for one.
     fn resume(
         &self,
-        thread: &Thread,
-        id: usize,
-        args: impl IntoLuaMulti,
+        co: &Coroutine,
+        start: Option<&Function>,
+        args: &[Value],
     ) -> mlua::Result<Option<Wait>> {
         // The slot is the state's: it is filled and emptied under the run
         // lock, within one resume.
-        let (yielded, wait, status) = self.budget.run(|| {
-            self.waits.running.store(id, Ordering::Relaxed);
-            let out = thread.resume::<Value>(args);
+        let (resumed, wait) = self.budget.run(|| {
+            self.waits.running.store(co.id(), Ordering::Relaxed);
+            let out = co.resume(&self.lua, start, args);
             self.waits.running.store(0, Ordering::Relaxed);
-            (out, self.waits.take(), thread.status())
+            (out, self.waits.take())
         });
-        let yielded = yielded?;
-        match status {
-            ThreadStatus::Finished => Ok(None),
-            ThreadStatus::Resumable => match (yielded, wait) {
-                (Value::LightUserData(token), Some(w)) if token == wait_token() => Ok(Some(w)),
-                _ => Err(mlua::Error::RuntimeError(
-                    "the hook yielded by itself (coroutine.yield); only host calls such as call:dial and tandem.http may wait".into(),
-                )),
-            },
-            other => Err(mlua::Error::RuntimeError(format!(
-                "the hook's coroutine is in state {other:?} after a resume"
-            ))),
+        match (resumed?, wait) {
+            (Resumed::Finished, _) => Ok(None),
+            (Resumed::Yielded { token: true }, Some(w)) => Ok(Some(w)),
+            (Resumed::Yielded { .. }, _) => Err(mlua::Error::RuntimeError(
+                "the hook yielded by itself (coroutine.yield); only host calls such as call:dial and tandem.http may wait".into(),
+            )),
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::budget::{Limits, lifted};
 use crate::call::LuaCall;
-use crate::call_object::{CallObject, CallTable};
+use crate::call_object::CallTable;
 use crate::error::{LoadError, script_error};
 use crate::register::{LuaRegister, read_attrs};
 use crate::run::{Runner, Waits};
@@ -11,8 +11,8 @@ use api::{
     CallLink, CallView, Command, HandlerError, Host, RegisterDecision, RegisterRun, RegisterView,
     ScriptError, ScriptRun,
 };
-use mlua::Function;
 use mlua::chunk::ChunkMode;
+use mlua::{Function, Value};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -155,16 +155,17 @@ impl ScriptVersion {
             let state = &version.states[thread_slot() % version.states.len()];
             state.calls.fetch_add(1, Ordering::Relaxed);
             let lua = state.runner.lua();
-            let result = match lifted(lua, || lua.create_userdata(CallObject)) {
-                Ok(object) => {
-                    let key = state.objects.insert(&object, call);
-                    let result = state.runner.run(&state.on_invite, &object).await;
+            let result = match state.objects.insert(call) {
+                Some(key) => {
+                    let result = state.runner.run(&state.on_invite, key.object()).await;
                     // What the call holds (its view, its link) goes now;
                     // an object the script kept is a call object no more.
                     state.objects.remove(lua, key);
                     result
                 }
-                Err(e) => Err(e),
+                None => Err(mlua::Error::RuntimeError(
+                    "too many calls on one Lua state".into(),
+                )),
             };
             let done = result.map_err(|e| {
                 // Give back what a memory bomb or a failed call left.
@@ -219,7 +220,11 @@ impl ScriptVersion {
         state.calls.fetch_add(1, Ordering::Relaxed);
         Some(Box::pin(async move {
             let state = &version.states[index];
-            let result = state.runner.run(&hook, reg).await;
+            let lua = state.runner.lua();
+            let result = match lifted(lua, || lua.create_userdata(reg)) {
+                Ok(reg) => state.runner.run(&hook, Value::UserData(reg)).await,
+                Err(e) => Err(e),
+            };
             state.calls.fetch_sub(1, Ordering::Relaxed);
             if let Err(e) = result {
                 let _ = state.runner.lua().gc_collect();

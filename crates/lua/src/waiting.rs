@@ -1,8 +1,9 @@
 //! The host calls that wait for a result — `call:dial`, `call:apply` and
-//! `tandem.http` — as small Lua functions over the run's yield protocol
-//! (`run.rs`): a Rust function checks the arguments and starts the wait,
-//! the Lua function yields, and it builds the result table from the plain
-//! values it is resumed with.
+//! `tandem.http` — over the run's yield protocol (`run.rs`): a Rust
+//! function checks the arguments and starts the wait, then the host call
+//! yields, and it builds the result table from the plain values it is
+//! resumed with. `call:dial` is a C function that does all of this
+//! itself (`call_object`); the other two are small Lua functions.
 
 use crate::call::dial_request;
 use crate::call_object::{self, CallTable};
@@ -12,17 +13,10 @@ use api::{Command, Host};
 use mlua::{Function, Lua, Table, Value};
 use std::sync::Arc;
 
-/// The Lua side: the call's methods that wait (`dial`, `apply`) added to
-/// its other methods, and `tandem.http`. `dial_uri` (a C function, see
-/// `call_object`) starts a dial to a single URI string and says so;
-/// any other dial goes through `dial_start`.
+/// The Lua side of `call:apply` (added to the call's other methods) and
+/// of `tandem.http`.
 const WRAPPERS: &str = r#"
-local yield, WAIT, methods, dial_uri, dial_start, apply_start, http_start, phrases = ...
-methods.dial = function(call, targets, opts)
-  if not dial_uri(call, targets, opts) then dial_start(call, targets, opts) end
-  local answered, code, reason, duration = yield(WAIT)
-  return { answered = answered, code = code, reason = reason or phrases[code] or "", duration = duration }
-end
+local yield, WAIT, methods, apply_start, http_start, phrases = ...
 methods.apply = function(call, answer)
   if apply_start(call, answer) then
     local answered, code, reason, duration = yield(WAIT)
@@ -127,13 +121,15 @@ pub(crate) fn install(
             yield_fn,
             wait_token(),
             methods.clone(),
-            raw.dial_uri,
-            dial_start,
             apply_start,
             http_start,
-            phrases,
+            phrases.clone(),
         ))?;
-    call_object::install_index(lua, calls, methods, crate::call::vars_function(lua, calls)?)?;
+    methods.raw_set(
+        "dial",
+        call_object::dial_function(lua, calls, dial_start, phrases)?,
+    )?;
+    call_object::install_metatable(lua, calls, methods, crate::call::vars_function(lua, calls)?)?;
     tandem.set("http", http)?;
     Ok(())
 }

@@ -287,6 +287,33 @@ async fn only_host_calls_may_wait() {
 }
 
 #[tokio::test]
+async fn a_dial_that_cannot_wait_is_an_error_at_its_line() {
+    // Lua cannot suspend a sort function: the dial says so before it
+    // starts anything.
+    let (_d, engine) = engine_for(
+        "function on_invite(call)\n  local t = { 2, 1 }\n  table.sort(t, function(a, b)\n    call:dial('sip:1000@127.0.0.1')\n    return a < b\n  end)\nend\n",
+    );
+    let t = simulate(&engine, view(), &[]).await;
+    assert!(t.failed && t.result.contains("cannot happen here"), "{t:?}");
+    assert!(t.result.contains("plan.lua@v1:4:"), "{t:?}");
+    assert!(
+        !t.lines.iter().any(|l| l.starts_with("dial")),
+        "nothing was dialled: {t:?}"
+    );
+    // A bad target, as a string and in a list, is an error at its line.
+    for target in ["'sip:1000@127.0.0.1\\r\\nX: y'", "{ 'sip:a@127.0.0.1', 5 }"] {
+        let (_d, engine) = engine_for(&format!(
+            "function on_invite(call)\n\n  call:dial({target})\nend\n"
+        ));
+        let t = simulate(&engine, view(), &[]).await;
+        assert!(
+            t.failed && t.result.contains("plan.lua@v1:3:"),
+            "{target}: {t:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn pcall_around_a_dial_still_waits_for_it() {
     let (_d, engine) = engine_for(
         "function on_invite(call)\n  local ok, r = pcall(call.dial, call, 'sip:1000@127.0.0.1')\n  if ok and not r.answered then call:reject(r.code, r.reason) end\nend\n",
