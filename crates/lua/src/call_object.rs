@@ -1,6 +1,6 @@
 //! The `call` object a script holds, and the C functions behind its fields
 //! and its most used methods (`header`, `set_header`, `add_header`,
-//! `remove_header`, and `dial` to a single URI).
+//! `remove_header` and `dial`).
 //!
 //! Why C functions: through mlua's safe API every `call.x` or `call:m()`
 //! runs mlua's `__index` function and then a Rust callback behind a
@@ -23,12 +23,13 @@
 //!   the state's lock (mlua's). An entry leaves the table only under that
 //!   lock too ([`CallTable::remove`]), so the call a C function found
 //!   stays alive until the function returns, without a reference count.
-//! - Lua raises errors with `longjmp`, which must not skip a Rust
-//!   destructor. The Rust work (finding the call, validating, sending a
-//!   command) happens in [`guarded`], and any value it owns is dropped
-//!   before a Lua call that can raise. The only such calls made while it
-//!   runs push a string (a memory error), and then it holds references
-//!   only.
+//! - Lua raises errors and yields with `longjmp`, which must not skip a
+//!   Rust destructor. The Rust work (finding the call, validating,
+//!   sending a command) happens in [`guarded`], and any value it owns is
+//!   dropped before a Lua call that can raise or yield. The only such
+//!   calls made while it runs push a string (a memory error), and then it
+//!   holds references only. `dial` calls a Rust function (`lua_call`) and
+//!   yields (`lua_yieldk`) after `guarded` has returned.
 //! - An error message is copied to a fixed buffer ([`Message`]) before it
 //!   is raised, and no panic crosses into Lua: `guarded` catches it.
 #![allow(unsafe_code)]
