@@ -10,6 +10,7 @@ use crate::command::{Command, DialRequest, DialResult};
 use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use tokio::sync::oneshot;
@@ -31,11 +32,24 @@ struct Queue {
 }
 
 #[derive(Debug)]
-struct Shared(Mutex<Queue>);
+struct Shared {
+    queue: Mutex<Queue>,
+    /// Commands in the queue, written under its lock: the call polls for
+    /// commands on every turn of its loop, and most turns find none, which
+    /// this says without taking the lock.
+    queued: AtomicUsize,
+}
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Queue> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The next command, under the lock (keeps `queued` up to date).
+    fn pop(&self, q: &mut Queue) -> Option<Command> {
+        let c = q.commands.pop_front()?;
+        self.queued.store(q.commands.len(), Ordering::Release);
+        Some(c)
     }
 }
 
@@ -53,13 +67,17 @@ impl CommandReceiver {
 
     /// The next command if one is queued now.
     pub fn try_recv(&mut self) -> Option<Command> {
-        self.shared.lock().commands.pop_front()
+        if self.shared.queued.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let mut q = self.shared.lock();
+        self.shared.pop(&mut q)
     }
 
     /// Polls for the next command: `Ready(None)` once every link is gone.
     pub fn poll_recv(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Command>> {
         let mut q = self.shared.lock();
-        if let Some(c) = q.commands.pop_front() {
+        if let Some(c) = self.shared.pop(&mut q) {
             return Poll::Ready(Some(c));
         }
         if q.links == 0 {
@@ -135,12 +153,15 @@ impl Drop for CallLink {
 impl CallLink {
     /// A new link: the engine keeps the [`CallLink`], the call the receiver.
     pub fn pair() -> (CallLink, CommandReceiver) {
-        let shared = Arc::new(Shared(Mutex::new(Queue {
-            commands: VecDeque::with_capacity(TYPICAL_COMMANDS),
-            waker: None,
-            links: 1,
-            open: true,
-        })));
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue {
+                commands: VecDeque::with_capacity(TYPICAL_COMMANDS),
+                waker: None,
+                links: 1,
+                open: true,
+            }),
+            queued: AtomicUsize::new(0),
+        });
         (
             CallLink {
                 shared: shared.clone(),
@@ -160,6 +181,9 @@ impl CallLink {
                 return false;
             }
             q.commands.push_back(command);
+            self.shared
+                .queued
+                .store(q.commands.len(), Ordering::Release);
             q.waker.take()
         };
         if let Some(w) = waker {
@@ -204,6 +228,21 @@ mod tests {
         drop(link);
         drop(other);
         assert!(waiting.await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn try_recv_sees_what_was_sent_and_what_recv_took() {
+        let (link, mut rx) = CallLink::pair();
+        assert!(rx.try_recv().is_none());
+        link.send(Command::Hangup);
+        link.send(Command::Challenge);
+        // `recv` takes one; `try_recv` still sees the other, then none.
+        assert!(matches!(rx.recv().await, Some(Command::Hangup)));
+        assert!(matches!(rx.try_recv(), Some(Command::Challenge)));
+        assert!(rx.try_recv().is_none());
+        link.send(Command::Hangup);
+        assert!(matches!(rx.try_recv(), Some(Command::Hangup)));
+        assert!(rx.try_recv().is_none());
     }
 
     #[tokio::test]
