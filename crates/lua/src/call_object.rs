@@ -610,7 +610,9 @@ unsafe extern "C-unwind" fn call_dial(state: *mut lua_State) -> c_int {
 
 /// Where `call:dial` goes on when resumed with `answered, code, reason,
 /// duration` (reason nil: the usual phrase for the code, from the table
-/// in upvalue 3): returns `{ answered, code, reason, duration }`.
+/// in upvalue 3): returns `{ answered, code, reason, duration }`, whose
+/// keys are upvalues 4 to 7 (strings made once: `lua_setfield` would
+/// look each name up in the state's string cache on every call).
 unsafe extern "C-unwind" fn dial_resumed(
     state: *mut lua_State,
     _status: c_int,
@@ -633,14 +635,11 @@ unsafe extern "C-unwind" fn dial_resumed(
             ffi::lua_replace(state, 3);
         }
         ffi::lua_createtable(state, 0, 4);
-        ffi::lua_pushvalue(state, 1);
-        ffi::lua_setfield(state, -2, c"answered".as_ptr());
-        ffi::lua_pushvalue(state, 2);
-        ffi::lua_setfield(state, -2, c"code".as_ptr());
-        ffi::lua_pushvalue(state, 3);
-        ffi::lua_setfield(state, -2, c"reason".as_ptr());
-        ffi::lua_pushvalue(state, 4);
-        ffi::lua_setfield(state, -2, c"duration".as_ptr());
+        for i in 1..=4 {
+            ffi::lua_pushvalue(state, ffi::lua_upvalueindex(3 + i));
+            ffi::lua_pushvalue(state, i);
+            ffi::lua_rawset(state, 5);
+        }
         1
     }
 }
@@ -656,10 +655,11 @@ pub(crate) fn dial_function(
     phrases: Table,
 ) -> mlua::Result<Function> {
     let pointer = LightUserData(Arc::as_ptr(table) as *mut c_void);
-    // SAFETY: as in `install`, over three upvalues.
+    let keys = ("answered", "code", "reason", "duration");
+    // SAFETY: as in `install`, over seven upvalues.
     unsafe {
-        lua.exec_raw::<Function>((pointer, dial_start, phrases), |state| {
-            ffi::lua_pushcclosure(state, call_dial, 3)
+        lua.exec_raw::<Function>((pointer, dial_start, phrases, keys), |state| {
+            ffi::lua_pushcclosure(state, call_dial, 7)
         })
     }
 }
