@@ -2,7 +2,7 @@
 //! on reload, with the script directory watched for changes.
 
 use crate::error::LoadError;
-use crate::script::{ScriptConfig, ScriptVersion, dir_hash};
+use crate::script::{ScriptConfig, ScriptVersion, VersionCalls, dir_hash};
 use api::{
     CallHandler, CallLink, CallView, HandlerError, Host, RegisterHandler, RegisterRun,
     RegisterView, ScriptRun,
@@ -33,7 +33,7 @@ pub struct LuaEngine {
     live: ArcSwap<ScriptVersion>,
     next_number: AtomicU64,
     /// Versions that may still have calls (for status lines).
-    versions: Mutex<Vec<Weak<ScriptVersion>>>,
+    versions: Mutex<Vec<VersionCalls>>,
     reloads: Mutex<()>,
 }
 
@@ -53,7 +53,7 @@ impl LuaEngine {
         let first = Arc::new(ScriptVersion::compile(&config, 1, &host)?);
         tracing::info!(message = "Dial plan loaded.", version = %first.label());
         Ok(Arc::new(LuaEngine {
-            versions: Mutex::new(vec![Arc::downgrade(&first)]),
+            versions: Mutex::new(vec![first.watch()]),
             live: ArcSwap::new(first),
             config,
             host,
@@ -81,8 +81,8 @@ impl LuaEngine {
         let label = new.label().to_string();
         let old = self.live.swap(new.clone());
         let mut versions = self.versions.lock().unwrap_or_else(|p| p.into_inner());
-        versions.retain(|w| w.strong_count() > 0);
-        versions.push(Arc::downgrade(&new));
+        versions.retain(VersionCalls::alive);
+        versions.push(new.watch());
         tracing::info!(
             message = "Dial plan reloaded.",
             version = %label,
@@ -113,7 +113,6 @@ impl LuaEngine {
         let versions = self.versions.lock().unwrap_or_else(|p| p.into_inner());
         let mut parts: Vec<String> = versions
             .iter()
-            .filter_map(Weak::upgrade)
             .filter(|v| v.number() == live.number() || v.calls() > 0)
             .map(|v| format!("{}:{}", v.label(), v.calls()))
             .collect();
@@ -191,7 +190,9 @@ impl LuaEngine {
 
 impl CallHandler for LuaEngine {
     fn start(&self, view: CallView, link: CallLink) -> Result<(String, ScriptRun), HandlerError> {
-        let version = self.live.load_full();
+        // Not `load_full`: the run keeps its state, not the version (see
+        // `ScriptVersion::start`).
+        let version = self.live.load();
         let label = version.label().to_string();
         Ok((label, version.start(view, link)?))
     }
@@ -203,7 +204,7 @@ impl CallHandler for LuaEngine {
 
 impl RegisterHandler for LuaEngine {
     fn on_register(&self, view: RegisterView) -> Option<(String, RegisterRun)> {
-        let version = self.live.load_full();
+        let version = self.live.load();
         let run = version.start_register(view)?;
         Some((version.label().to_string(), run))
     }

@@ -1,5 +1,5 @@
 //! One compiled version of a dial plan: a few sandboxed Lua states that
-//! each ran the script's top level, and the calls pinned to it.
+//! each ran the script's top level, and the calls pinned to them.
 
 use crate::budget::{Limits, lifted};
 use crate::call::LuaCall;
@@ -17,8 +17,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// One Lua state of a version.
+/// One Lua state of a version. A call keeps its state alive (not the
+/// whole version): one reference count per state, written by the worker
+/// thread that state belongs to, where one count for the version was a
+/// cache line both cores wrote at the start and the end of every call.
 struct State {
+    /// `file@vN` of the version.
+    label: Arc<str>,
     runner: Runner,
     on_invite: Function,
     /// The optional `on_register(reg)` hook.
@@ -33,7 +38,49 @@ pub struct ScriptVersion {
     label: Arc<str>,
     number: u64,
     hash: u64,
-    states: Vec<State>,
+    states: Vec<Arc<State>>,
+}
+
+/// What a version's calls are, after the version itself may be gone (for
+/// status lines): its states, which live as long as their calls.
+#[derive(Debug, Clone)]
+pub(crate) struct VersionCalls {
+    label: Arc<str>,
+    number: u64,
+    states: Vec<std::sync::Weak<State>>,
+}
+
+impl VersionCalls {
+    /// `file@vN`.
+    pub(crate) fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// The version number.
+    pub(crate) fn number(&self) -> u64 {
+        self.number
+    }
+
+    /// Calls running on the version now.
+    pub(crate) fn calls(&self) -> usize {
+        self.states
+            .iter()
+            .filter_map(std::sync::Weak::upgrade)
+            .map(|s| s.calls.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// False once no call runs on any of its states and the version is
+    /// gone.
+    pub(crate) fn alive(&self) -> bool {
+        self.states.iter().any(|s| s.strong_count() > 0)
+    }
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.label)
+    }
 }
 
 impl std::fmt::Debug for ScriptVersion {
@@ -98,12 +145,14 @@ impl ScriptVersion {
         })?;
         let name = config.file_name();
         let dir = config.dir();
+        let label: Arc<str> = format!("{name}@v{number}").into();
         let mut states = Vec::new();
         for _ in 0..config.states.max(1) {
-            states.push(load_state(&dir, &name, &source, config.limits, host)?);
+            let state = load_state(&dir, &name, &source, config.limits, host, &label)?;
+            states.push(Arc::new(state));
         }
         Ok(ScriptVersion {
-            label: format!("{name}@v{number}").into(),
+            label,
             number,
             hash: dir_hash(&dir),
             states,
@@ -135,24 +184,36 @@ impl ScriptVersion {
             .sum()
     }
 
-    /// Prepares `on_invite` for a new call as a coroutine on the state of
-    /// the worker thread that first polls the returned run (the caller
-    /// polls it). The run
-    /// keeps this version alive until the script is done, so a reload never
-    /// changes the code under a live call.
-    pub fn start(
-        self: Arc<Self>,
-        view: CallView,
-        link: CallLink,
-    ) -> Result<ScriptRun, HandlerError> {
-        if self.states.is_empty() {
-            return Err(HandlerError::Start("no Lua state".into()));
+    /// The version's calls, as status lines count them (also once the
+    /// version is no longer live and its last calls run on).
+    pub(crate) fn watch(&self) -> VersionCalls {
+        VersionCalls {
+            label: self.label.clone(),
+            number: self.number,
+            states: self.states.iter().map(Arc::downgrade).collect(),
         }
+    }
+
+    /// The state for a call or a registration started on this thread
+    /// (see `thread_slot`).
+    fn state_here(&self) -> Option<&Arc<State>> {
+        match self.states.len() {
+            0 => None,
+            n => self.states.get(thread_slot() % n),
+        }
+    }
+
+    /// Prepares `on_invite` for a new call as a coroutine on the state of
+    /// the calling worker thread (the caller polls the returned run). The
+    /// run keeps that state, with the version's code, alive until the
+    /// script is done, so a reload never changes the code under a live
+    /// call.
+    pub fn start(&self, view: CallView, link: CallLink) -> Result<ScriptRun, HandlerError> {
+        let Some(state) = self.state_here().cloned() else {
+            return Err(HandlerError::Start("no Lua state".into()));
+        };
         let call = Arc::new(LuaCall::new(view, link.clone(), self.label.clone()));
-        let version = self;
         Ok(Box::pin(async move {
-            // Chosen where the call runs (see `thread_slot`).
-            let state = &version.states[thread_slot() % version.states.len()];
             state.calls.fetch_add(1, Ordering::Relaxed);
             let lua = state.runner.lua();
             let result = match state.objects.insert(call) {
@@ -170,7 +231,7 @@ impl ScriptVersion {
             let done = result.map_err(|e| {
                 // Give back what a memory bomb or a failed call left.
                 let _ = state.runner.lua().gc_collect();
-                script_error(&e, &version.label)
+                script_error(&e, &state.label)
             });
             if let Err(e) = &done
                 && link.is_closed()
@@ -200,26 +261,20 @@ impl ScriptVersion {
     /// state of the calling thread (`None`: the script has no hook). The run resolves
     /// to the hook's decision: accept (with `reg.attrs`) unless it called
     /// `reg:reject` or `reg:challenge`; an error names file and line.
-    pub fn start_register(self: &Arc<Self>, view: RegisterView) -> Option<RegisterRun> {
-        if self.states.is_empty() {
-            return None;
-        }
+    pub fn start_register(&self, view: RegisterView) -> Option<RegisterRun> {
         // Every state ran the same script: the hook is in all or none.
-        let index = thread_slot() % self.states.len();
-        let state = &self.states[index];
+        let state = self.state_here()?.clone();
         let hook = state.on_register.clone()?;
-        let version = self.clone();
         let attrs = match state.runner.lua().create_table() {
             Ok(t) => t,
             Err(e) => {
-                let e = script_error(&e, &version.label);
+                let e = script_error(&e, &state.label);
                 return Some(Box::pin(async move { Err(e) }));
             }
         };
         let (reg, decision) = LuaRegister::new(view, attrs.clone(), self.label.clone());
         state.calls.fetch_add(1, Ordering::Relaxed);
         Some(Box::pin(async move {
-            let state = &version.states[index];
             let lua = state.runner.lua();
             let result = match lifted(lua, || lua.create_userdata(reg)) {
                 Ok(reg) => state.runner.run(&hook, Value::UserData(reg)).await,
@@ -228,7 +283,7 @@ impl ScriptVersion {
             state.calls.fetch_sub(1, Ordering::Relaxed);
             if let Err(e) = result {
                 let _ = state.runner.lua().gc_collect();
-                return Err(script_error(&e, &version.label));
+                return Err(script_error(&e, &state.label));
             }
             let decided = decision.lock().unwrap_or_else(|p| p.into_inner()).take();
             match decided {
@@ -236,7 +291,7 @@ impl ScriptVersion {
                 None => read_attrs(&attrs)
                     .map(|attrs| RegisterDecision::Accept { attrs })
                     .map_err(|message| ScriptError {
-                        script: version.label.to_string(),
+                        script: state.label.to_string(),
                         line: None,
                         message,
                     }),
@@ -251,6 +306,7 @@ fn load_state(
     source: &str,
     limits: Limits,
     host: &Arc<dyn Host>,
+    label: &Arc<str>,
 ) -> Result<State, LoadError> {
     let lua_err = |e: mlua::Error| LoadError::from_lua(&e, name);
     let waits = Arc::new(Waits::default());
@@ -292,6 +348,7 @@ fn load_state(
     };
     crate::sandbox::close_globals(&lua, &env).map_err(lua_err)?;
     Ok(State {
+        label: label.clone(),
         runner: Runner::new(lua, budget, waits, host.clone()),
         on_invite,
         on_register,
