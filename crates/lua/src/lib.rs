@@ -4,8 +4,8 @@
 //!
 //! A version of the script ([`ScriptVersion`]) is a few Lua states that
 //! each ran the script's top level. A call runs `on_invite(call)` as a
-//! coroutine on the least busy state of the live version and keeps that
-//! version until it ends; `call:dial` and `tandem.http` yield the coroutine
+//! coroutine on the live version's state of its worker thread and keeps
+//! that state, with the version's code, until it ends; `call:dial` and `tandem.http` yield the coroutine
 //! until their result comes, so no thread ever waits on a script.
 
 mod budget;
