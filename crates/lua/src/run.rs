@@ -1,9 +1,10 @@
 //! Runs a hook (`on_invite`, `on_register`) as a coroutine the engine
 //! resumes itself.
 //!
-//! A host call that waits (`call:dial`, `call:apply`, `tandem.http`) is a
-//! small Lua function: it asks the host to start the wait, which leaves a
-//! [`Wait`] in the state's [`Waits`] slot, then yields a private token.
+//! A host call that waits (`call:dial`, `call:apply`, `tandem.http`) asks
+//! the host to start the wait, which leaves a [`Wait`] in the state's
+//! [`Waits`] slot, then yields a private token (`call:dial` is a C
+//! function that yields itself; the others are small Lua functions).
 //! The run takes the wait from the slot, awaits it with no Lua state
 //! held, and resumes the coroutine with the result as plain values.
 //!
@@ -182,7 +183,9 @@ impl Runner {
                     self.resume(&co, None, &args)?
                 }
                 Outcome::Http(h) => {
-                    let values = lifted(&self.lua, || h.into_lua_multi(&self.lua))?;
+                    // Under the memory limit: a remote party chose the
+                    // body's size.
+                    let values = h.into_lua_multi(&self.lua)?;
                     let args: Vec<Value> = values.into_iter().collect();
                     self.resume(&co, None, &args)?
                 }
