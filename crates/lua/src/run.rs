@@ -24,8 +24,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// Coroutines each state keeps for reuse.
 const THREAD_POOL: usize = 1024;
 
-/// What the wrappers yield: "my wait is in the slot". Only the engine's
-/// own Lua functions hold it (scripts have no `debug` to find it).
+/// What a host call that waits yields: "my wait is in the slot". Only the
+/// engine's own functions hold it (scripts have no `debug` to find it).
 static WAIT_TOKEN: u8 = 0;
 
 /// The token as a Lua value.
@@ -46,7 +46,7 @@ pub(crate) enum Wait {
 
 /// What a wait came to, handed back to the coroutine.
 enum Outcome {
-    /// `answered, code, reason, duration` (the wrapper makes the table).
+    /// `answered, code, reason, duration` (the host call makes the table).
     Dial(DialResult),
     /// `response, nil` or `nil, error`.
     Http(HttpOutcome),
@@ -168,7 +168,7 @@ impl Runner {
             wait = match w.outcome(&self.host).await {
                 Outcome::Dial(r) => {
                     // The usual phrase for the code comes from a table the
-                    // wrapper holds (nil here): no string made per call.
+                    // host call holds (nil here): no string made per call.
                     let reason = if r.reason == api::command::reason_phrase(r.code) {
                         Value::Nil
                     } else {
